@@ -1,0 +1,1 @@
+"""Parity: a point-in-time correct feature store."""

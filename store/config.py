@@ -1,0 +1,111 @@
+"""Repo settings: ``parity.yaml`` at the top of a feature repo, plus environment overrides.
+
+Unknown keys are errors (a typo must not silently fall back to a default). Environment
+variables win over the file: ``PARITY_REDIS_URL`` (online URL) and ``PARITY_API_KEYS``
+(comma-separated server keys).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from store.errors import ConfigError
+
+CONFIG_FILE = "parity.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OfflineConfig(_Strict):
+    """DuckDB settings for training frames and materialization."""
+
+    type: Literal["duckdb"] = "duckdb"
+    memory_limit: str = "4GB"
+    threads: int | None = None
+    temp_directory: str | None = None
+
+
+class OnlineConfig(_Strict):
+    """Redis settings. With no ``url`` the store runs its own redis-server in the data folder."""
+
+    type: Literal["redis"] = "redis"
+    url: str | None = None
+    cluster: bool = False
+    socket_timeout: float = 2.0
+    max_connections: int = 64
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return url
+
+
+class ServerConfig(_Strict):
+    """Feature server settings."""
+
+    api_keys: tuple[str, ...] = ()
+    max_entities: int = 1000
+    max_body_bytes: int = 1_000_000
+    log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    log_max_bytes: int = 64 * 1024 * 1024
+    log_max_files: int = 8
+
+
+class RepoConfig(_Strict):
+    """The whole of ``parity.yaml``."""
+
+    project: str
+    data_dir: str = "data"
+    offline: OfflineConfig = OfflineConfig()
+    online: OnlineConfig = OnlineConfig()
+    server: ServerConfig = ServerConfig()
+
+    @field_validator("project")
+    @classmethod
+    def _project_name(cls, name: str) -> str:
+        from store.types import check_name
+
+        try:
+            return check_name(name, what="project")
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+
+
+def load_config(repo: Path) -> RepoConfig:
+    """Read ``repo/parity.yaml`` and apply environment overrides."""
+    path = repo / CONFIG_FILE
+    if not path.is_file():
+        raise ConfigError(
+            f"no {CONFIG_FILE} in {repo}: run parity in a feature repo folder, pass --repo PATH, "
+            "or create one with `parity quickstart`"
+        )
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path} must be a mapping with at least 'project: NAME'")
+    env_url = os.environ.get("PARITY_REDIS_URL")
+    if env_url:
+        raw.setdefault("online", {})
+        raw["online"] = {**(raw["online"] or {}), "url": env_url}
+    env_keys = os.environ.get("PARITY_API_KEYS")
+    if env_keys:
+        raw["server"] = {**(raw.get("server") or {}), "api_keys": env_keys.split(",")}
+    try:
+        return RepoConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ConfigError(f"{path}: {problems}") from None

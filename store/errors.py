@@ -1,0 +1,67 @@
+"""Every error the store raises on purpose.
+
+The tree (callers catch the root, or a built-in where they expect one)::
+
+    StoreError
+    ├── ConfigError(ValueError)          parity.yaml / environment is wrong
+    ├── DefinitionError(ValueError)      a feature definition is wrong (names object and fix)
+    ├── RegistryError                    nothing applied yet, or registry file unreadable
+    ├── FeatureNotFoundError(KeyError)   unknown view, feature or feature service
+    ├── EntityFrameError(ValueError)     a bad training request or online entity rows
+    ├── OfflineStoreError                the offline engine failed (DuckDB error converted)
+    │   └── SourceError                  a source file/table is missing or unreadable
+    ├── OnlineStoreError(ConnectionError) Redis unreachable or failing (names the URL)
+    ├── PushError(ValueError)            streamed rows do not match the view
+    └── AuditError                       an audit could not run
+
+This module imports nothing internal, so anything may import it.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Root of every error raised by the store."""
+
+
+class ConfigError(StoreError, ValueError):
+    """The repo configuration (parity.yaml or environment) is invalid."""
+
+
+class DefinitionError(StoreError, ValueError):
+    """A feature definition is invalid; the message names the object and the fix."""
+
+
+class RegistryError(StoreError):
+    """The registry is missing, unreadable, or out of date for the request."""
+
+
+class FeatureNotFoundError(StoreError, KeyError):
+    """An unknown feature view, feature or feature service was requested."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
+        return str(self.args[0]) if self.args else ""
+
+
+class EntityFrameError(StoreError, ValueError):
+    """An entity frame (training request) or online entity rows are malformed."""
+
+
+class OfflineStoreError(StoreError):
+    """The offline engine failed while running a query."""
+
+
+class SourceError(OfflineStoreError):
+    """A source cannot be read, or does not match its declaration."""
+
+
+class OnlineStoreError(StoreError, ConnectionError):
+    """The online store is unreachable or failed; the message names the URL."""
+
+
+class PushError(StoreError, ValueError):
+    """Rows pushed to a view do not match its schema."""
+
+
+class AuditError(StoreError):
+    """An audit could not be run."""

@@ -1,0 +1,106 @@
+"""Value types of features and join keys, and their Arrow / DuckDB equivalents.
+
+A type is written as a string in definitions: ``int32``, ``int64``, ``float32``, ``float64``,
+``string``, ``bool``, ``timestamp`` (UTC, microseconds), or ``list<T>`` of any of these.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from store.errors import DefinitionError
+
+SCALARS: dict[str, tuple[pa.DataType, str]] = {
+    "int32": (pa.int32(), "INTEGER"),
+    "int64": (pa.int64(), "BIGINT"),
+    "float32": (pa.float32(), "FLOAT"),
+    "float64": (pa.float64(), "DOUBLE"),
+    "string": (pa.string(), "VARCHAR"),
+    "bool": (pa.bool_(), "BOOLEAN"),
+    "timestamp": (pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
+}
+_LIST = re.compile(r"^list<\s*(\w+)\s*>$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True, slots=True)
+class ValueType:
+    """A feature or key type: a scalar name, or a list of a scalar."""
+
+    scalar: str
+    is_list: bool = False
+
+    @classmethod
+    def parse(cls, text: str | ValueType, *, what: str = "type") -> ValueType:
+        """Parse ``"int64"`` or ``"list<float64>"``; raise DefinitionError naming ``what``."""
+        if isinstance(text, ValueType):
+            return text
+        if not isinstance(text, str):
+            raise DefinitionError(f"{what}: type must be a string like 'int64', got {text!r}")
+        raw = text.strip().lower()
+        match = _LIST.match(raw)
+        scalar, is_list = (match.group(1), True) if match else (raw, False)
+        if scalar not in SCALARS:
+            allowed = ", ".join(SCALARS)
+            raise DefinitionError(
+                f"{what}: unknown type {text!r}; use one of {allowed}, or list<T> of those"
+            )
+        return cls(scalar, is_list)
+
+    def __str__(self) -> str:
+        return f"list<{self.scalar}>" if self.is_list else self.scalar
+
+    @property
+    def arrow(self) -> pa.DataType:
+        """The Arrow type values of this type are returned as."""
+        base = SCALARS[self.scalar][0]
+        return pa.list_(base) if self.is_list else base
+
+    @property
+    def duckdb(self) -> str:
+        """The DuckDB SQL type values of this type are cast to."""
+        base = SCALARS[self.scalar][1]
+        return f"{base}[]" if self.is_list else base
+
+    @property
+    def is_numeric(self) -> bool:
+        return not self.is_list and self.scalar in {"int32", "int64", "float32", "float64"}
+
+    @property
+    def is_integer(self) -> bool:
+        return not self.is_list and self.scalar in {"int32", "int64"}
+
+
+def check_name(name: object, *, what: str) -> str:
+    """Validate an identifier that will reach SQL or a Redis key: ``[A-Za-z_][A-Za-z0-9_]*``."""
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 128:
+        raise DefinitionError(
+            f"{what} name {name!r} is not valid: use letters, digits and underscores, "
+            "starting with a letter or underscore (at most 128 characters)"
+        )
+    return name
+
+
+def compatible(declared: ValueType, actual: pa.DataType) -> bool:
+    """Whether a source column of Arrow type ``actual`` can be read as ``declared`` losslessly."""
+    if declared.is_list:
+        if not (pa.types.is_list(actual) or pa.types.is_large_list(actual)):
+            return False
+        return compatible(ValueType(declared.scalar), actual.value_type)
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    checks = {
+        "int32": lambda t: pa.types.is_integer(t) and t.bit_width <= 32,
+        "int64": lambda t: (
+            pa.types.is_integer(t) and (t.bit_width < 64 or pa.types.is_signed_integer(t))
+        ),
+        "float32": lambda t: pa.types.is_float32(t) or pa.types.is_float16(t),
+        "float64": lambda t: pa.types.is_floating(t) or pa.types.is_integer(t),
+        "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "bool": pa.types.is_boolean,
+        "timestamp": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
+    }
+    return bool(checks[declared.scalar](actual))
