@@ -1,1 +1,52 @@
-"""Parity: a point-in-time correct feature store."""
+"""Parity: a point-in-time correct feature store.
+
+Define features once in Python; build leakage-free training frames with DuckDB; serve exactly
+the same values from Redis; audit the two against each other.
+"""
+
+from __future__ import annotations
+
+from store.definitions import DuckDBSource, Entity, FeatureService, FeatureView, Field, ParquetSource
+from store.errors import (
+    AuditError,
+    ConfigError,
+    DefinitionError,
+    EntityFrameError,
+    FeatureNotFoundError,
+    OfflineStoreError,
+    OnlineStoreError,
+    PushError,
+    RegistryError,
+    SourceError,
+    StoreError,
+)
+from store.feature_store import FeatureStore
+from store.online_response import OnlineResponse, Status
+from store.training_frame import TrainingFrame
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuditError",
+    "ConfigError",
+    "DefinitionError",
+    "DuckDBSource",
+    "Entity",
+    "EntityFrameError",
+    "FeatureNotFoundError",
+    "FeatureService",
+    "FeatureStore",
+    "FeatureView",
+    "Field",
+    "OfflineStoreError",
+    "OnlineResponse",
+    "OnlineStoreError",
+    "ParquetSource",
+    "PushError",
+    "RegistryError",
+    "SourceError",
+    "Status",
+    "StoreError",
+    "TrainingFrame",
+    "__version__",
+]

@@ -1,0 +1,361 @@
+"""The ``parity`` command: a thin skin over :class:`store.FeatureStore`.
+
+Library errors become one red line and exit code 2; nothing here talks to DuckDB or Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from store.errors import StoreError
+from store.feature_store import FeatureStore
+
+app = typer.Typer(
+    name="parity",
+    help=(
+        "Parity: a point-in-time correct feature store. Run commands inside a feature repo "
+        "(a folder with parity.yaml) or pass --repo PATH. New here? Run `parity quickstart`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
+app.add_typer(redis_app, name="redis")
+console = Console()
+err = Console(stderr=True)
+
+RepoOpt = Annotated[
+    Path,
+    typer.Option("--repo", "-r", help="Feature repo folder (holding parity.yaml).", show_default=True),
+]
+FeaturesOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--features",
+        "-f",
+        help="A feature service name, or 'view:feature' / 'view' (repeat the option).",
+    ),
+]
+
+
+def _store(repo: Path) -> FeatureStore:
+    return FeatureStore(repo)
+
+
+def _parse_time(text: str | None, *, what: str) -> datetime | None:
+    if text is None or text == "now":
+        return None if text is None else datetime.now(UTC)
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{what} {text!r} is not an ISO time; use e.g. 2026-11-01T00:00:00Z or 'now'"
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed:,} rows"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )
+
+
+@app.command()
+def plan(repo: RepoOpt = Path(".")) -> None:
+    """Show what `parity apply` would add, change (with the version bump) and remove."""
+    _print_plan(_store(repo).plan(), title="Plan")
+
+
+@app.command()
+def apply(repo: RepoOpt = Path(".")) -> None:
+    """Record the repo's definitions in the registry (in the data folder; no server needed)."""
+    _print_plan(_store(repo).apply(), title="Applied")
+
+
+def _print_plan(result: Any, *, title: str) -> None:
+    table = Table(title=title)
+    for col in ("change", "type", "name", "old version", "new version"):
+        table.add_column(col)
+    colours = {"add": "green", "change": "yellow", "remove": "red", "unchanged": "dim"}
+    for c in result.changes:
+        style = colours[c.kind]
+        table.add_row(
+            f"[{style}]{c.kind}[/]", c.object_type, c.name, c.old_version or "", c.new_version or ""
+        )
+    console.print(table)
+    if not result.has_changes:
+        console.print("No changes.")
+
+
+@app.command()
+def validate(
+    repo: RepoOpt = Path("."),
+    view: Annotated[list[str] | None, typer.Option("--view", help="Only these views.")] = None,
+) -> None:
+    """Check every source against its declaration: types, null keys and timestamps, rows
+    created before their event, conflicting duplicates. Exits 1 when a problem is found."""
+    reports = _store(repo).validate(view)
+    bad = 0
+    for report in reports:
+        console.print(report.render())
+        bad += 0 if report.ok else 1
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command("training-frame")
+def training_frame(
+    entities: Annotated[Path, typer.Option(help="Parquet file: join keys + event_timestamp.")],
+    features: FeaturesOpt,
+    out: Annotated[Path, typer.Option(help="Where to write the training frame (Parquet).")],
+    repo: RepoOpt = Path("."),
+    full_feature_names: Annotated[
+        bool, typer.Option(help="Name columns view__feature.")
+    ] = False,
+) -> None:
+    """Build a point-in-time correct training frame and stream it to a Parquet file."""
+    spec: list[str] | str = features[0] if len(features) == 1 and ":" not in features[0] else features
+    frame = _store(repo).get_historical_features(
+        entities, spec, full_feature_names=full_feature_names, out_path=out
+    )
+    _print_manifest(frame.manifest)
+    console.print(f"Wrote {out}")
+
+
+def _print_manifest(manifest: dict[str, Any]) -> None:
+    table = Table(title=f"Training frame: {manifest.get('rows', '?'):,} rows")
+    for col in ("view", "version", "features", "changed by guard", "beyond watermark"):
+        table.add_column(col)
+    for name, info in manifest.get("views", {}).items():
+        table.add_row(
+            name,
+            str(info.get("version", "")),
+            ", ".join(info.get("features", [])),
+            f"{info.get('leakage_guard_changed', 0):,}",
+            f"{info.get('beyond_watermark', 0):,}",
+        )
+    console.print(table)
+
+
+@app.command()
+def materialize(
+    end: Annotated[str, typer.Argument(help="Materialize values as of this time (ISO) or 'now'.")],
+    start: Annotated[
+        str | None, typer.Option(help="Only keys with rows landed since this time.")
+    ] = None,
+    view: Annotated[list[str] | None, typer.Option("--view", help="Only these views.")] = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Write the offline value at END of every entity key into the online store."""
+    store = _store(repo)
+    t_end = _parse_time(end, what="END")
+    assert t_end is not None
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(name: str, rows: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=None)
+            bar.update(tasks[name], completed=rows)
+
+        results = store.materialize(
+            t_end, start=_parse_time(start, what="--start"), views=view, progress=tick
+        )
+    _print_materialize(results)
+
+
+@app.command("materialize-incremental")
+def materialize_incremental(
+    end: Annotated[str, typer.Argument(help="Up to this time (ISO) or 'now'.")] = "now",
+    view: Annotated[list[str] | None, typer.Option("--view", help="Only these views.")] = None,
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Pick up from each view's last committed time, selecting rows by when they landed."""
+    store = _store(repo)
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def tick(name: str, rows: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(name, total=None)
+            bar.update(tasks[name], completed=rows)
+
+        results = store.materialize_incremental(
+            _parse_time(end, what="END"), views=view, progress=tick
+        )
+    _print_materialize(results)
+
+
+def _print_materialize(results: list[Any]) -> None:
+    table = Table(title="Materialized")
+    for col in ("view", "version", "from", "to", "rows", "written", "kept newer", "seconds"):
+        table.add_column(col)
+    for r in results:
+        table.add_row(
+            r.view,
+            r.version,
+            r.start.isoformat() if r.start else "(all)",
+            r.end.isoformat(),
+            f"{r.rows:,}",
+            f"{r.written:,}",
+            f"{r.skipped_older:,}",
+            f"{r.seconds:.2f}",
+        )
+    console.print(table)
+
+
+def _parse_entity(items: list[str]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for item in items:
+        row: dict[str, Any] = {}
+        for part in item.split(","):
+            key, sep, value = part.partition("=")
+            if not sep:
+                raise typer.BadParameter(f"--entity {item!r}: use key=value[,key=value]")
+            row[key.strip()] = json.loads(value) if value.strip().lstrip("-").isdigit() else value
+        rows.append(row)
+    return rows
+
+
+@app.command()
+def get(
+    features: FeaturesOpt,
+    entity: Annotated[
+        list[str], typer.Option("--entity", "-e", help="Entity key, e.g. user_id=42 (repeat).")
+    ],
+    repo: RepoOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+    full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
+) -> None:
+    """Read features from the online store, with each value's status and age."""
+    spec: list[str] | str = features[0] if len(features) == 1 and ":" not in features[0] else features
+    resp = _store(repo).get_online_features(
+        spec, _parse_entity(entity), full_feature_names=full_feature_names
+    )
+    if as_json:
+        console.print_json(json.dumps(resp.to_dict(include_metadata=True), default=str))
+        return
+    _print_online(resp)
+
+
+def _print_online(resp: Any) -> None:
+    table = Table(title=f"Online features at {resp.read_at:%Y-%m-%d %H:%M:%S} UTC")
+    keys = list(resp.entity_rows[0]) if resp.entity_rows else []
+    for key in keys:
+        table.add_column(key, style="bold")
+    for col in resp.columns:
+        table.add_column(col.name)
+    colours = {"PRESENT": "", "MISSING": "dim", "EXPIRED": "yellow", "VERSION_MISMATCH": "red"}
+    for i, row in enumerate(resp.entity_rows):
+        cells = [str(row[k]) for k in keys]
+        for col in resp.columns:
+            status = str(col.statuses[i])
+            value = col.values[i]
+            text = _fmt(value) if status == "PRESENT" else status.lower()
+            cells.append(f"[{colours[status]}]{text}[/]" if colours[status] else text)
+        table.add_row(*cells)
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "null" if value is None else str(value)
+
+
+@app.command()
+def push(
+    view: Annotated[str, typer.Argument(help="The feature view to push rows into.")],
+    file: Annotated[Path, typer.Argument(help="Parquet or CSV file with the view's columns.")],
+    repo: RepoOpt = Path("."),
+) -> None:
+    """Stream rows into a view: stamped as landed now, appended to the offline side, and
+    written online where newer than what is there."""
+    result = _store(repo).push(view, file)
+    console.print(
+        f"Pushed {result.rows:,} rows to {view}: {result.written:,} written online, "
+        f"{result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped as late; "
+        f"offline file {result.path}"
+    )
+
+
+@app.command()
+def features(
+    repo: RepoOpt = Path("."),
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """List feature views, their features, types, versions, ttl and owners."""
+    rows = _store(repo).list_features()
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(title="Feature views")
+    for col in ("view", "version", "applied", "keys", "features", "ttl", "owner"):
+        table.add_column(col)
+    for r in rows:
+        applied = "yes" if r["applied_version"] == r["version"] else "[yellow]no[/]"
+        ttl = "none" if r["ttl_seconds"] is None else f"{r['ttl_seconds'] / 3600:g}h"
+        feats = ", ".join(f"{k}:{v}" for k, v in r["features"].items())
+        table.add_row(
+            r["view"], r["version"], applied, ", ".join(r["join_keys"]), feats, ttl, r["owner"]
+        )
+    console.print(table)
+
+
+@redis_app.command("status")
+def redis_status(repo: RepoOpt = Path(".")) -> None:
+    """Say which Redis the repo uses and whether it answers."""
+    store = _store(repo)
+    store.online.ping()
+    console.print(f"Redis at {store.online.url} answers.")
+
+
+@redis_app.command("stop")
+def redis_stop(repo: RepoOpt = Path(".")) -> None:
+    """Stop the embedded redis-server of this repo (its data is kept on disk)."""
+    from store.online.embedded import stop_embedded
+
+    store = _store(repo)
+    stopped = stop_embedded(store.data_dir)
+    console.print("Stopped the embedded redis-server." if stopped else "It was not running.")
+
+
+def main() -> None:
+    """Entry point of the ``parity`` script."""
+    try:
+        app()
+    except StoreError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+@app.command()
+def quickstart(
+    repo: Annotated[
+        Path, typer.Option("--repo", "-r", help="The example feature repo to run in.")
+    ] = Path("definitions"),
+    fresh: Annotated[bool, typer.Option(help="Regenerate the sample data first.")] = False,
+) -> None:
+    """Run the whole job on the example fraud repo: generate sample data, apply, build a
+    training frame, materialize to Redis, read online, and audit."""
+    from store.quickstart import run
+
+    if not (repo / "parity.yaml").exists():
+        raise typer.BadParameter(
+            f"{repo} has no parity.yaml: run from the project's top folder, or pass --repo"
+        )
+    run(repo, console, fresh=fresh)

@@ -1,0 +1,236 @@
+"""FeatureStore: the small facade that composes definitions, registry, offline and online.
+
+Every command of the CLI and every route of the server is a call on this class; it holds no
+logic of its own beyond choosing which engine answers and in what order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from store.config import RepoConfig, load_config
+from store.definitions import FeatureView
+from store.errors import RegistryError
+from store.materialize import MaterializeResult, Progress, materialize_views
+from store.offline.engine import OfflineEngine
+from store.offline.retrieval import get_historical_features
+from store.offline.validate import ValidationReport, validate_view
+from store.online.store import AsyncOnlineStore, OnlineStore
+from store.online_response import OnlineResponse
+from store.push import PushResult, push_rows
+from store.registry import Definitions, FeatureRef, Plan, Registry, load_definitions
+from store.registry import resolve_features as _resolve
+from store.training_frame import TrainingFrame
+
+EntityInput = pd.DataFrame | pa.Table | str | Path
+
+
+def _utc(ts: datetime | None) -> datetime:
+    if ts is None:
+        return datetime.now(UTC)
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+class FeatureStore:
+    """A feature repo: its definitions, offline store, online store and registry.
+
+    Args:
+        repo: the feature repo folder (holding ``parity.yaml``); default the current folder.
+        config: settings to use instead of reading ``parity.yaml``.
+    """
+
+    def __init__(self, repo: str | Path = ".", *, config: RepoConfig | None = None) -> None:
+        self.repo = Path(repo).resolve()
+        self.config = config or load_config(self.repo)
+        data_dir = Path(self.config.data_dir)
+        self.data_dir = data_dir if data_dir.is_absolute() else self.repo / data_dir
+        self.registry = Registry(self.data_dir)
+
+    # -- definitions and registry ------------------------------------------------------------
+
+    @cached_property
+    def definitions(self) -> Definitions:
+        """The repo's definitions, loaded and checked against their sources."""
+        defs = load_definitions(self.repo, skip=[self.data_dir])
+        for view in defs.views.values():
+            self.offline.check_view(view)
+        return defs
+
+    def plan(self) -> Plan:
+        """What :meth:`apply` would add, change and remove."""
+        return self.registry.plan(self.definitions)
+
+    def apply(self) -> Plan:
+        """Record the current definitions in the registry (new versions become current)."""
+        return self.registry.apply(self.definitions)
+
+    def resolve(
+        self, features: Sequence[str] | str, *, full_feature_names: bool = False
+    ) -> list[FeatureRef]:
+        """Turn feature references or a service name into output columns."""
+        return _resolve(self.definitions, features, full_feature_names=full_feature_names)
+
+    def list_features(self) -> list[dict[str, Any]]:
+        """Every view with its features, version, ttl, owner and entities."""
+        out = []
+        for view in self.definitions.views.values():
+            out.append(
+                {
+                    "view": view.name,
+                    "version": view.version,
+                    "applied_version": self.registry.view_version(view.name),
+                    "entities": [e.name for e in view.entities],
+                    "join_keys": {k: str(t) for k, t in view.join_keys.items()},
+                    "features": {f.name: str(f.type) for f in view.fields},
+                    "ttl_seconds": None if view.ttl is None else view.ttl.total_seconds(),
+                    "owner": view.owner,
+                    "description": view.description,
+                }
+            )
+        return out
+
+    def applied_views(self, names: Sequence[str] | None = None) -> list[tuple[FeatureView, str]]:
+        """Views with their applied version; refuses definitions changed since the last apply."""
+        if not self.registry.applied:
+            raise RegistryError(f"nothing applied yet in {self.repo}: run `parity apply` first")
+        defs = self.definitions
+        chosen = [defs.view(n) for n in names] if names else list(defs.views.values())
+        out = []
+        for view in chosen:
+            applied = self.registry.view_version(view.name)
+            if applied != view.version:
+                raise RegistryError(
+                    f"feature view {view.name!r} changed since the last apply "
+                    f"(applied {applied}, defined {view.version}): run `parity apply` first"
+                )
+            out.append((view, applied))
+        return out
+
+    # -- offline -----------------------------------------------------------------------------
+
+    @cached_property
+    def offline(self) -> OfflineEngine:
+        return OfflineEngine(self.repo, self.data_dir, self.config.offline)
+
+    def validate(self, views: Sequence[str] | None = None) -> list[ValidationReport]:
+        """Check every source (or ``views``) against its declaration."""
+        defs = self.definitions
+        chosen = [defs.view(n) for n in views] if views else list(defs.views.values())
+        return [validate_view(self.offline, view) for view in chosen]
+
+    def get_historical_features(
+        self,
+        entity_df: EntityInput,
+        features: Sequence[str] | str,
+        *,
+        full_feature_names: bool = False,
+        out_path: str | Path | None = None,
+    ) -> TrainingFrame:
+        """Build a point-in-time correct training frame.
+
+        Args:
+            entity_df: join keys + ``event_timestamp`` (+ labels): DataFrame, Table or Parquet.
+            features: ``["view:feature", ...]`` or a feature service name.
+            full_feature_names: name columns ``view__feature``.
+            out_path: stream the result to this Parquet file instead of memory.
+        """
+        refs = self.resolve(features, full_feature_names=full_feature_names)
+        return get_historical_features(
+            self.offline,
+            self.definitions,
+            refs,
+            entity_df,
+            full_feature_names=full_feature_names,
+            out_path=None if out_path is None else Path(out_path),
+        )
+
+    # -- online ------------------------------------------------------------------------------
+
+    @cached_property
+    def online(self) -> OnlineStore:
+        return OnlineStore(self.config.online, self.data_dir, self.config.project)
+
+    @cached_property
+    def online_async(self) -> AsyncOnlineStore:
+        return AsyncOnlineStore(self.config.online, self.data_dir, self.config.project)
+
+    def materialize(
+        self,
+        end: datetime,
+        *,
+        start: datetime | None = None,
+        views: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[MaterializeResult]:
+        """Write the offline value at ``t = end`` of every key into the online store."""
+        return materialize_views(
+            self.offline,
+            self.online,
+            self.applied_views(views),
+            _utc(end),
+            start=None if start is None else _utc(start),
+            progress=progress,
+        )
+
+    def materialize_incremental(
+        self,
+        end: datetime | None = None,
+        *,
+        views: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> list[MaterializeResult]:
+        """Pick up from each view's last committed watermark, by ingestion time."""
+        return materialize_views(
+            self.offline,
+            self.online,
+            self.applied_views(views),
+            _utc(end),
+            incremental=True,
+            progress=progress,
+        )
+
+    def _reads(self, features: Sequence[str] | str, full_feature_names: bool) -> list[Any]:
+        refs = self.resolve(features, full_feature_names=full_feature_names)
+        versions = dict((v.name, ver) for v, ver in self.applied_views(sorted({r.view for r in refs})))
+        return [(self.definitions.view(r.view), versions[r.view], r) for r in refs]
+
+    def get_online_features(
+        self,
+        features: Sequence[str] | str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """Read features for entity keys, each with status and event time."""
+        reads = self._reads(features, full_feature_names)
+        return self.online.read(reads, list(entity_rows), _utc(now))
+
+    async def get_online_features_async(
+        self,
+        features: Sequence[str] | str,
+        entity_rows: Sequence[Mapping[str, Any]],
+        *,
+        full_feature_names: bool = False,
+        now: datetime | None = None,
+    ) -> OnlineResponse:
+        """:meth:`get_online_features` for asyncio callers (the feature server)."""
+        reads = self._reads(features, full_feature_names)
+        return await self.online_async.read(reads, list(entity_rows), _utc(now))
+
+    def push(self, view: str, rows: EntityInput | Sequence[Mapping[str, Any]]) -> PushResult:
+        """Stream rows into a view: stamped created now, appended offline, CAS-written online."""
+        [(fv, version)] = self.applied_views([view])
+        return push_rows(self.offline, self.online, fv, version, rows)
+
+    def close(self) -> None:
+        """Release connections (the embedded Redis keeps running for other processes)."""
+        if "online" in self.__dict__:
+            self.online.close()

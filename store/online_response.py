@@ -1,0 +1,86 @@
+"""What an online read returns: values with their status and event time, column by column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Status(StrEnum):
+    """Why a value is (or is not) there.
+
+    ``PRESENT``: the stored value, written by the view's current version, within its ttl.
+    ``MISSING``: nothing was ever written for this key (or the key expired out of Redis).
+    ``EXPIRED``: a value exists but ``now - event_ts > ttl``; the value is withheld (null).
+    ``VERSION_MISMATCH``: the stored value was written by another version of the view than
+    the registry's current one; withheld (null) until the new version is materialized.
+    """
+
+    PRESENT = "PRESENT"
+    MISSING = "MISSING"
+    EXPIRED = "EXPIRED"
+    VERSION_MISMATCH = "VERSION_MISMATCH"
+
+
+@dataclass
+class FeatureColumn:
+    """One output feature across all requested entities."""
+
+    name: str
+    view: str
+    feature: str
+    version: str
+    values: list[Any] = field(default_factory=list)
+    statuses: list[Status] = field(default_factory=list)
+    event_timestamps: list[datetime | None] = field(default_factory=list)
+
+
+@dataclass
+class OnlineResponse:
+    """The result of :meth:`store.FeatureStore.get_online_features`.
+
+    Attributes:
+        entity_rows: the requested entity keys, in request order.
+        columns: one :class:`FeatureColumn` per requested feature, in request order.
+        read_at: the time statuses were judged at (``now``).
+    """
+
+    entity_rows: list[dict[str, Any]]
+    columns: list[FeatureColumn]
+    read_at: datetime
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def to_dict(self, *, include_metadata: bool = False) -> dict[str, list[Any]]:
+        """Columns by name: join keys, then features (plus ``name__status`` and
+        ``name__event_timestamp`` with ``include_metadata``)."""
+        out: dict[str, list[Any]] = {}
+        for key in self.entity_rows[0] if self.entity_rows else {}:
+            out[key] = [row[key] for row in self.entity_rows]
+        for col in self.columns:
+            out[col.name] = list(col.values)
+            if include_metadata:
+                out[f"{col.name}__status"] = [str(s) for s in col.statuses]
+                out[f"{col.name}__event_timestamp"] = list(col.event_timestamps)
+        return out
+
+    def to_pandas(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        import pandas as pd
+
+        return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+
+    def status_counts(self) -> dict[str, dict[str, int]]:
+        """Per feature, how many values had each status."""
+        counts: dict[str, dict[str, int]] = {}
+        for col in self.columns:
+            per = counts.setdefault(col.name, {})
+            for status in col.statuses:
+                per[str(status)] = per.get(str(status), 0) + 1
+        return counts
