@@ -1,0 +1,101 @@
+"""Redis clients from an :class:`~store.config.OnlineConfig`, and the one place that turns
+redis-py's exceptions into :class:`~store.errors.OnlineStoreError`.
+
+URLs: ``redis://[user:password@]host:port/db``, ``rediss://`` (TLS), ``unix:///path.sock``;
+``cluster: true`` gives a Redis Cluster client. Connect and read timeouts come from the config
+and retries are capped, so an unreachable server fails within a bounded time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+import redis.exceptions
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from store.config import OnlineConfig
+from store.errors import OnlineStoreError
+
+SyncClient = redis.Redis | redis.cluster.RedisCluster
+AsyncClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password replaced by ``***`` (safe to print and log)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _options(config: OnlineConfig) -> dict[str, Any]:
+    return {
+        "socket_timeout": config.socket_timeout,
+        "socket_connect_timeout": config.socket_timeout,
+        "max_connections": config.max_connections,
+    }
+
+
+def connect(url: str, config: OnlineConfig) -> SyncClient:
+    """A synchronous client for ``url`` (nothing is sent until first use)."""
+    with translate(url):
+        if config.cluster:
+            return redis.cluster.RedisCluster.from_url(
+                url,
+                socket_timeout=config.socket_timeout,
+                socket_connect_timeout=config.socket_timeout,
+                max_connections=config.max_connections,
+                retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            )
+        return redis.Redis.from_url(
+            url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 1), **_options(config)
+        )
+
+
+def connect_async(url: str, config: OnlineConfig) -> AsyncClient:
+    """An asyncio client for ``url`` (redis.asyncio, parsed by hiredis when installed)."""
+    from redis.asyncio.retry import Retry as AsyncRetry
+
+    with translate(url):
+        if config.cluster:
+            return redis.asyncio.cluster.RedisCluster.from_url(
+                url,
+                socket_timeout=config.socket_timeout,
+                socket_connect_timeout=config.socket_timeout,
+                max_connections=config.max_connections,
+                retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            )
+        return redis.asyncio.Redis.from_url(
+            url, retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 1), **_options(config)
+        )
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line reason for a redis-py or socket error."""
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+@contextmanager
+def translate(url: str) -> Iterator[None]:
+    """Turn any redis-py or socket error raised inside into an OnlineStoreError naming ``url``.
+
+    Raises:
+        OnlineStoreError: the server is unreachable, timed out, or rejected a command.
+    """
+    try:
+        yield
+    except OnlineStoreError:
+        raise
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+        raise OnlineStoreError(f"online store {mask_url(url)}: {describe(exc)}") from exc

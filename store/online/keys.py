@@ -1,0 +1,162 @@
+"""Redis key layout: one hash per (project, entity key, feature view).
+
+A key is ``p:{<project>|<entity key>}:<view>``. The ``{...}`` hash tag holds the project and
+the entity key, so every view of one entity lives on the same Redis Cluster slot. The entity
+key joins the view's join-key values, in the view's join-key order, with ``|``; each value is
+written canonically so that distinct keys never share an encoding:
+
+* int32 / int64 / timestamp (microseconds since the epoch): decimal, e.g. ``-42``;
+* bool: ``1`` or ``0``;
+* string: ``<utf-8 byte length>:<utf-8 bytes>``, so a ``|`` inside a value cannot be taken for
+  a separator.
+
+Project and view names are validated identifiers, so they cannot contain ``{``, ``}``, ``:``,
+``|`` or glob characters. Per-project metadata (watermarks) lives under ``pm:{<project>}``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from store.errors import EntityFrameError
+from store.online.codec import CodecError, to_micros
+from store.types import ValueType, check_name
+
+_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def key_prefix(project: str) -> bytes:
+    """The bytes every entity key of ``project`` starts with."""
+    return b"p:{" + check_name(project, what="project").encode() + b"|"
+
+
+def key_suffix(view: str) -> bytes:
+    """The bytes every entity key of feature view ``view`` ends with."""
+    return b"}:" + check_name(view, what="feature view").encode()
+
+
+def view_pattern(project: str, view: str) -> str:
+    """A SCAN MATCH pattern for every key of one view (names are validated identifiers)."""
+    return f"p:{{{project}|*}}:{view}"
+
+
+def meta_key(project: str) -> str:
+    """The hash holding the project's per-view watermarks."""
+    return f"pm:{{{check_name(project, what='project')}}}:watermarks"
+
+
+def encode_key_value(value: Any, vtype: ValueType, *, column: str, row: int) -> bytes:
+    """Canonical bytes of one join-key value from an entity row.
+
+    Raises:
+        EntityFrameError: naming the column and row when the value does not fit the type.
+    """
+    scalar = vtype.scalar
+    if scalar in _INT_RANGE:
+        low, high = _INT_RANGE[scalar]
+        is_int = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
+        if is_int and low <= int(value) <= high:
+            return str(int(value)).encode()
+        return _bad(value, vtype, column, row)
+    if scalar == "string":
+        if isinstance(value, str):
+            raw = value.encode()
+            return str(len(raw)).encode() + b":" + raw
+        return _bad(value, vtype, column, row)
+    if scalar == "bool":
+        if isinstance(value, bool | np.bool_):
+            return b"1" if value else b"0"
+        return _bad(value, vtype, column, row)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return _bad(value, vtype, column, row)
+    try:
+        return str(to_micros(value)).encode()
+    except CodecError:
+        return _bad(value, vtype, column, row)
+
+
+def _bad(value: Any, vtype: ValueType, column: str, row: int) -> bytes:
+    if value is None:
+        raise EntityFrameError(f"entity row {row}: join key {column!r} is null")
+    raise EntityFrameError(
+        f"entity row {row}: join key {column!r} must be {vtype}, got {value!r} "
+        f"({type(value).__name__})"
+    )
+
+
+def entity_keys_from_rows(
+    rows: Sequence[Mapping[str, Any]], join_keys: Mapping[str, ValueType]
+) -> list[bytes]:
+    """The encoded entity key of every row, for a view with ``join_keys``.
+
+    Raises:
+        EntityFrameError: a row is not a mapping, lacks a join-key column, or has a wrong type.
+    """
+    out: list[bytes] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, Mapping):
+            raise EntityFrameError(f"entity row {i} must be a mapping of join key to value")
+        parts = []
+        for column, vtype in join_keys.items():
+            if column not in row:
+                raise EntityFrameError(
+                    f"entity row {i}: missing join key {column!r} "
+                    f"(the view needs {', '.join(join_keys)})"
+                )
+            parts.append(encode_key_value(row[column], vtype, column=column, row=i))
+        out.append(b"|".join(parts))
+    return out
+
+
+def entity_keys_from_table(table: pa.Table, join_keys: Mapping[str, ValueType]) -> pa.Array:
+    """The encoded entity key of every row of an Arrow table, as a binary array.
+
+    Raises:
+        EntityFrameError: a join-key column is missing, null somewhere, or of the wrong type.
+    """
+    parts: list[pa.Array] = []
+    for column, vtype in join_keys.items():
+        if column not in table.column_names:
+            raise EntityFrameError(f"rows lack join key column {column!r}")
+        col = table.column(column).combine_chunks()
+        if col.null_count:
+            row = int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
+            raise EntityFrameError(f"row {row}: join key {column!r} is null")
+        try:
+            parts.append(_encode_key_column(col.cast(vtype.arrow), vtype))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise EntityFrameError(
+                f"join key column {column!r} of type {col.type} cannot be read as {vtype}: {exc}"
+            ) from None
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, pa.scalar(b"|"))
+
+
+def _encode_key_column(col: pa.Array, vtype: ValueType) -> pa.Array:
+    if vtype.scalar == "string":
+        raw = col.cast(pa.binary())
+        lengths = pc.binary_length(raw).cast(pa.string()).cast(pa.binary())
+        return pc.binary_join_element_wise(lengths, raw, pa.scalar(b":"))
+    if vtype.scalar == "bool":
+        return pc.if_else(col, pa.scalar(b"1"), pa.scalar(b"0"))
+    if vtype.scalar == "timestamp":
+        col = col.cast(pa.int64())
+    return col.cast(pa.string()).cast(pa.binary())
+
+
+def full_keys(prefix: bytes, entity_keys: pa.Array, suffix: bytes) -> list[bytes]:
+    """``prefix + entity key + suffix`` for every entity key, as Python bytes."""
+    joined = pc.binary_join_element_wise(
+        pa.scalar(prefix), entity_keys, pa.scalar(suffix), pa.scalar(b"")
+    )
+    return joined.to_pylist()  # type: ignore[no-any-return]

@@ -1,0 +1,198 @@
+"""The online store of one project: writes, reads, watermarks, on Redis or the embedded server.
+
+Connections are opened lazily, on first use; with no URL configured the embedded redis-server
+is started then (see :mod:`store.online.embedded`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from store.config import OnlineConfig
+from store.definitions import FeatureView
+from store.online.codec import from_micros, to_micros
+from store.online.connection import (
+    AsyncClient,
+    SyncClient,
+    connect,
+    connect_async,
+    mask_url,
+    translate,
+)
+from store.online.embedded import ensure_embedded
+from store.online.keys import meta_key, view_pattern
+from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
+from store.online.writer import Writer, WriteStats
+from store.types import check_name
+
+
+def _view_name(view: FeatureView | str) -> str:
+    return check_name(view.name if isinstance(view, FeatureView) else view, what="feature view")
+
+
+class _Base:
+    def __init__(self, config: OnlineConfig, data_dir: Path, project: str) -> None:
+        self.config = config
+        self.data_dir = Path(data_dir)
+        self.project = check_name(project, what="project")
+        self._url = config.url
+
+    def _resolve_url(self) -> str:
+        if self._url is None:
+            self._url = ensure_embedded(self.data_dir)
+        return self._url
+
+    @property
+    def url(self) -> str:
+        """The server's URL with any password masked (the embedded one once started)."""
+        return mask_url(self._url) if self._url else f"embedded ({self.data_dir / 'redis'})"
+
+
+class OnlineStore(_Base):
+    """Synchronous online store for one project.
+
+    Args:
+        config: the repo's online settings (no ``url``: the embedded server).
+        data_dir: the repo's data folder (holds the embedded server's files).
+        project: the project name, part of every key.
+    """
+
+    def __init__(self, config: OnlineConfig, data_dir: Path, project: str) -> None:
+        super().__init__(config, data_dir, project)
+        self._client: SyncClient | None = None
+        self._writer: Writer | None = None
+
+    @property
+    def client(self) -> SyncClient:
+        """The redis-py client (connecting, or starting the embedded server, on first use)."""
+        if self._client is None:
+            self._client = connect(self._resolve_url(), self.config)
+        return self._client
+
+    def ping(self) -> bool:
+        """Check the server answers.
+
+        Raises:
+            OnlineStoreError: it does not, within the configured timeout.
+        """
+        with translate(self._resolve_url()):
+            return bool(self.client.ping())
+
+    def write(
+        self,
+        view: FeatureView,
+        version: str,
+        data: pa.Table | pa.RecordBatchReader,
+        *,
+        ttl: timedelta | None = None,
+        chunk_size: int = 2000,
+    ) -> WriteStats:
+        """Compare-and-set rows of ``view``; see :meth:`store.online.writer.Writer.write`."""
+        if self._writer is None:
+            self._writer = Writer(self.client, self.project, self._resolve_url())
+        return self._writer.write(view, version, data, ttl=ttl, chunk_size=chunk_size)
+
+    def read(
+        self, requests: Sequence[ViewRead], entity_rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> ReadResult:
+        """Read features of every entity row from every requested view in one round trip.
+
+        Raises:
+            EntityFrameError: a missing or mistyped join key (names the column and row).
+            FeatureNotFoundError: a feature not in its view.
+            OnlineStoreError: Redis unreachable or failing.
+        """
+        plan = plan_read(self.project, requests, entity_rows)
+        with translate(self._resolve_url()):
+            pipe = self.client.pipeline(transaction=False)
+            for command in plan.commands:
+                pipe.execute_command(*command)
+            replies = pipe.execute()
+        return decode_read(plan, replies, now)
+
+    def set_watermark(self, view: FeatureView | str, version: str, as_of: datetime) -> None:
+        """Record that ``view`` (at ``version``) is materialized up to ``as_of``."""
+        value = f"{to_micros(as_of)}|{version}"
+        with translate(self._resolve_url()):
+            self.client.hset(meta_key(self.project), _view_name(view), value)
+
+    def get_watermark(self, view: FeatureView | str) -> tuple[datetime, str] | None:
+        """The committed ``(as_of, version)`` of ``view``, or None if never materialized."""
+        with translate(self._resolve_url()):
+            raw = self.client.hget(meta_key(self.project), _view_name(view))
+        if raw is None:
+            return None
+        text = raw.decode() if isinstance(raw, bytes) else str(raw)
+        micros, version = text.split("|", 1)
+        return from_micros(int(micros)), version
+
+    def delete_view(self, view: FeatureView | str) -> int:
+        """Delete every key of ``view`` and its watermark; returns the number of keys removed."""
+        view = _view_name(view)
+        pattern = view_pattern(self.project, view)
+        removed = 0
+        with translate(self._resolve_url()):
+            batch: list[bytes] = []
+            for key in self.client.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 1000:
+                    removed += self._unlink(batch)
+                    batch = []
+            removed += self._unlink(batch)
+            self.client.hdel(meta_key(self.project), view)
+        return removed
+
+    def _unlink(self, keys: list[bytes]) -> int:
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.unlink(key)
+        return sum(int(n) for n in pipe.execute())
+
+    def close(self) -> None:
+        """Close the connection pool (the embedded server keeps running)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+            self._writer = None
+
+
+class AsyncOnlineStore(_Base):
+    """Asyncio reads with the same semantics as :meth:`OnlineStore.read` (for the server)."""
+
+    def __init__(self, config: OnlineConfig, data_dir: Path, project: str) -> None:
+        super().__init__(config, data_dir, project)
+        self._client: AsyncClient | None = None
+
+    @property
+    def client(self) -> AsyncClient:
+        if self._client is None:
+            self._client = connect_async(self._resolve_url(), self.config)
+        return self._client
+
+    async def ping(self) -> bool:
+        """Check the server answers; raises OnlineStoreError if not."""
+        with translate(self._resolve_url()):
+            return bool(await self.client.ping())
+
+    async def read(
+        self, requests: Sequence[ViewRead], entity_rows: Sequence[Mapping[str, Any]], now: datetime
+    ) -> ReadResult:
+        """Same as :meth:`OnlineStore.read`, without blocking the event loop."""
+        plan = plan_read(self.project, requests, entity_rows)
+        with translate(self._resolve_url()):
+            pipe = self.client.pipeline(transaction=False)
+            for command in plan.commands:
+                pipe.execute_command(*command)
+            replies = await pipe.execute()
+        return decode_read(plan, replies, now)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
