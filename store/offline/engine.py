@@ -1,0 +1,345 @@
+"""The DuckDB side of the offline store: connections, sources, and error conversion.
+
+Every source is read through one *normalized relation* (:meth:`OfflineEngine.source_sql`):
+the join keys cast to their declared types, ``__event_ts`` / ``__created_ts`` as TIMESTAMPTZ in
+UTC at microsecond precision, each field's value (its ``expr`` or its column) cast to the
+declared type, and a deterministic tie-break ``(__file_idx, __row)``: the index of the file in
+the sorted file list and the row number inside it (``rowid`` for DuckDB tables).
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+import hashlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from store.config import OfflineConfig
+from store.definitions import DuckDBSource, FeatureView, ParquetSource
+from store.errors import DefinitionError, OfflineStoreError, SourceError
+from store.offline.sql import (
+    CREATED_TS,
+    EVENT_TS,
+    FILE_IDX,
+    ROW_NUM,
+    is_timestamp_type,
+    quote_ident,
+    quote_literal,
+    to_utc_us,
+)
+from store.types import compatible
+
+_FILE_COL = "__file"
+_GLOB_CHARS = set("*?[")
+
+
+@contextmanager
+def duck_errors(what: str) -> Iterator[None]:
+    """The one place DuckDB exceptions become ours: ``raise ... from exc``."""
+    try:
+        yield
+    except duckdb.IOException as exc:
+        raise SourceError(f"{what}: {_first_line(exc)}") from exc
+    except duckdb.Error as exc:
+        raise OfflineStoreError(f"{what}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+@dataclass(frozen=True)
+class SourceFiles:
+    """Where a Parquet source's rows are: the sorted file list and whether it is hive-style."""
+
+    files: list[Path]
+    hive: bool | None
+
+
+class OfflineEngine:
+    """Runs the offline store's queries in DuckDB over a feature repo's sources.
+
+    Args:
+        repo: the feature repo folder (source paths are relative to it).
+        data_dir: the repo's data folder (spill files go to ``data_dir/tmp`` by default).
+        config: memory limit, threads and temp directory.
+    """
+
+    def __init__(self, repo: Path, data_dir: Path, config: OfflineConfig) -> None:
+        self.repo = Path(repo)
+        self.data_dir = Path(data_dir)
+        self.config = config
+
+    # -- connections -------------------------------------------------------------------------
+    def connect(self, views: Iterable[FeatureView] = ()) -> duckdb.DuckDBPyConnection:
+        """A fresh connection with the memory limit, threads and spill folder set.
+
+        DuckDB databases used by ``views`` (DuckDBSource) are attached read-only.
+        """
+        temp = Path(self.config.temp_directory or self.data_dir / "tmp")
+        if not temp.is_absolute():
+            temp = self.repo / temp
+        temp.mkdir(parents=True, exist_ok=True)
+        settings: dict[str, str | int | bool] = {
+            "memory_limit": self.config.memory_limit,
+            "temp_directory": str(temp),
+            "preserve_insertion_order": False,
+        }
+        if self.config.threads:
+            settings["threads"] = self.config.threads
+        with duck_errors("opening DuckDB (check offline settings in parity.yaml)"):
+            con = duckdb.connect(config=settings)
+            con.execute("SET TimeZone = 'UTC'").fetchall()
+            for view in views:
+                self._attach(con, view)
+        return con
+
+    def _attach(self, con: duckdb.DuckDBPyConnection, view: FeatureView) -> None:
+        source = view.source
+        if not isinstance(source, DuckDBSource):
+            return
+        path = self._database(view)
+        alias = _db_alias(path)
+        attached = {
+            row[0] for row in con.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+        }
+        if alias not in attached:
+            con.execute(
+                f"ATTACH {quote_literal(str(path))} AS {quote_ident(alias)} (READ_ONLY)"
+            ).fetchall()
+        if source.query is not None:
+            con.execute(f"USE {quote_ident(alias)}").fetchall()
+
+    def _database(self, view: FeatureView) -> Path:
+        source = view.source
+        assert isinstance(source, DuckDBSource)
+        path = (
+            self._resolve(source.database) if source.database else self.data_dir / "offline.duckdb"
+        )
+        if not path.is_file():
+            raise SourceError(
+                f"feature view {view.name!r}: DuckDB database {path} not found; "
+                "create it or fix DuckDBSource(database=...)"
+            )
+        return path
+
+    def _resolve(self, path: str) -> Path:
+        p = Path(path)
+        return p if p.is_absolute() else self.repo / p
+
+    # -- sources -----------------------------------------------------------------------------
+    def source_files(self, view: FeatureView) -> SourceFiles:
+        """The files a view reads (a DuckDB source: its database file), sorted."""
+        source = view.source
+        if isinstance(source, DuckDBSource):
+            return SourceFiles([self._database(view)], None)
+        path = self._resolve(source.path)
+        if _GLOB_CHARS & set(source.path):
+            files = sorted(Path(p) for p in globlib.glob(str(path), recursive=True))
+            hive: bool | None = None
+        elif path.is_dir():
+            files, hive = sorted(path.rglob("*.parquet")), True
+        else:
+            files, hive = ([path] if path.is_file() else []), False
+        files = [f for f in files if f.is_file()]
+        if not files:
+            raise SourceError(
+                f"feature view {view.name!r}: no Parquet files at {source.path!r} "
+                f"(looked in {path}); write the data first or fix ParquetSource(path=...)"
+            )
+        return SourceFiles(files, hive)
+
+    def raw_sql(self, view: FeatureView, *, with_file: bool = False) -> str:
+        """The source's own rows and columns, plus ``__file_idx`` and ``__row`` (tie-break)."""
+        source = view.source
+        if isinstance(source, DuckDBSource):
+            alias = quote_ident(_db_alias(self._database(view)))
+            name = quote_literal("table " + str(source.table)) if source.table else "'query'"
+            extra = f", {name} AS {_FILE_COL}" if with_file else ""
+            if source.table is not None:
+                table = f"{alias}.{quote_ident(source.table)}"
+                return f"SELECT s.*, 0 AS {FILE_IDX}, s.rowid AS {ROW_NUM}{extra} FROM {table} AS s"
+            return (
+                f"SELECT s.*, 0 AS {FILE_IDX}, row_number() OVER () AS {ROW_NUM}{extra} "
+                f"FROM ({source.query}) AS s"
+            )
+        return self._parquet_sql(view, with_file)
+
+    def _parquet_sql(self, view: FeatureView, with_file: bool) -> str:
+        where = self.source_files(view)
+        paths = [str(f) for f in where.files]
+        options = [f"filename = {quote_literal(_FILE_COL)}", "file_row_number = true"]
+        if len(paths) > 1:
+            options.append("union_by_name = true")
+        if where.hive is not None:
+            options.append(f"hive_partitioning = {str(where.hive).lower()}")
+        listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
+        scan = f"read_parquet({listing}, {', '.join(options)})"
+        keep = (
+            "s.* EXCLUDE (file_row_number)"
+            if with_file
+            else f"s.* EXCLUDE ({_FILE_COL}, file_row_number)"
+        )
+        if len(paths) == 1:
+            return (
+                f"SELECT {keep}, 0 AS {FILE_IDX}, s.file_row_number AS {ROW_NUM} FROM {scan} AS s"
+            )
+        values = ", ".join(f"({quote_literal(p)}, {i})" for i, p in enumerate(paths))
+        return (
+            f"SELECT {keep}, m.i AS {FILE_IDX}, s.file_row_number AS {ROW_NUM} FROM {scan} AS s "
+            f"JOIN (VALUES {values}) AS m(f, i) ON s.{_FILE_COL} = m.f"
+        )
+
+    def raw_types(self, view: FeatureView) -> dict[str, str]:
+        """Source column -> DuckDB type (without the tie-break columns)."""
+        con = self.connect([view])
+        try:
+            with duck_errors(
+                f"feature view {view.name!r}: reading source {view.source.describe()}"
+            ):
+                rows = con.execute(f"DESCRIBE ({self.raw_sql(view)})").fetchall()
+        finally:
+            con.close()
+        return {str(r[0]): str(r[1]) for r in rows if r[0] not in {FILE_IDX, ROW_NUM}}
+
+    def source_schema(self, view: FeatureView) -> pa.Schema:
+        """The raw source columns and their Arrow types."""
+        con = self.connect([view])
+        try:
+            with duck_errors(
+                f"feature view {view.name!r}: reading source {view.source.describe()}"
+            ):
+                sql = (
+                    f"SELECT * EXCLUDE ({FILE_IDX}, {ROW_NUM}) FROM ({self.raw_sql(view)}) LIMIT 0"
+                )
+                schema: pa.Schema = con.sql(sql).to_arrow_table().schema
+        finally:
+            con.close()
+        return schema
+
+    def source_sql(self, view: FeatureView, *, with_file: bool = False) -> str:
+        """The normalized relation of a view (see the module docstring)."""
+        return self._normalized(view, self.raw_types(view), with_file=with_file)
+
+    def _normalized(self, view: FeatureView, types: dict[str, str], *, with_file: bool) -> str:
+        source = view.source
+        event_col = source.event_timestamp
+        created_col = source.created_timestamp or event_col
+        event_ts = to_utc_us(quote_ident(event_col), types.get(event_col, "TIMESTAMP"))
+        created_ts = to_utc_us(quote_ident(created_col), types.get(created_col, "TIMESTAMP"))
+        keys = [
+            f"CAST({quote_ident(k)} AS {t.duckdb}) AS {quote_ident(k)}"
+            for k, t in view.join_keys.items()
+        ]
+        feats = [
+            f"CAST(({f.expr or quote_ident(f.name)}) AS {f.type.duckdb}) AS {quote_ident(f.name)}"
+            for f in view.fields
+        ]
+        cols = [
+            *keys,
+            f"{event_ts} AS {EVENT_TS}",
+            f"{created_ts} AS {CREATED_TS}",
+            *feats,
+            FILE_IDX,
+            ROW_NUM,
+            *([_FILE_COL] if with_file else []),
+        ]
+        raw = self.raw_sql(view, with_file=with_file)
+        return f"SELECT {', '.join(cols)} FROM ({raw}) AS src"
+
+    # -- checks ------------------------------------------------------------------------------
+    def check_view(self, view: FeatureView) -> None:
+        """Check a view against its source; raise DefinitionError naming the problem and fix."""
+        where = f"feature view {view.name!r} (source {view.source.describe()})"
+        try:
+            schema = self.source_schema(view)
+        except SourceError as exc:
+            raise DefinitionError(f"{where}: {exc}") from exc
+        types = {f.name: f.type for f in schema}
+        source = view.source
+        for role, col in (
+            ("event_timestamp", source.event_timestamp),
+            ("created_timestamp", source.created_timestamp),
+        ):
+            if col is None:
+                continue
+            if col not in types:
+                raise DefinitionError(
+                    f"{where}: {role} column {col!r} not in source; columns are {sorted(types)}"
+                )
+            if not (
+                pa.types.is_timestamp(types[col])
+                or pa.types.is_date(types[col])
+                or pa.types.is_string(types[col])
+            ):
+                raise DefinitionError(
+                    f"{where}: {role} column {col!r} has type {types[col]}, not a timestamp"
+                )
+        for key, vt in view.join_keys.items():
+            if key not in types:
+                raise DefinitionError(
+                    f"{where}: join key column {key!r} not in source; columns are {sorted(types)}"
+                )
+            if not compatible(vt, types[key]):
+                raise DefinitionError(
+                    f"{where}: join key {key!r} is {types[key]} in the source but declared {vt}; "
+                    "fix the entity's join_keys type or the data"
+                )
+        for field in view.fields:
+            if field.expr is None:
+                if field.name not in types:
+                    raise DefinitionError(
+                        f"{where}: field {field.name!r} has no column of that name; add the column "
+                        f"or give the field an expr (columns are {sorted(types)})"
+                    )
+                if not compatible(field.type, types[field.name]):
+                    raise DefinitionError(
+                        f"{where}: field {field.name!r} is {types[field.name]} in the source but declared {field.type}"
+                    )
+        self._compile_exprs(view, where)
+
+    def _compile_exprs(self, view: FeatureView, where: str) -> None:
+        con = self.connect([view])
+        try:
+            raw = self.raw_sql(view)
+            for field in view.fields:
+                if field.expr is None:
+                    continue
+                try:
+                    con.execute(
+                        f"DESCRIBE SELECT CAST(({field.expr}) AS {field.type.duckdb}) FROM ({raw}) AS src"
+                    ).fetchall()
+                except duckdb.Error as exc:
+                    raise DefinitionError(
+                        f"{where}: field {field.name!r} expr {field.expr!r} does not compile against "
+                        f"the source: {_first_line(exc)}; fix the expression"
+                    ) from exc
+        finally:
+            con.close()
+
+    def watermark(self, view: FeatureView) -> datetime | None:
+        """The greatest created_ts of the source (UTC), or None when it has no rows."""
+        con = self.connect([view])
+        try:
+            with duck_errors(f"feature view {view.name!r}: computing the watermark"):
+                row = con.execute(
+                    f"SELECT max({CREATED_TS}) FROM ({self.source_sql(view)})"
+                ).fetchall()[0]
+        finally:
+            con.close()
+        value = None if row is None else row[0]
+        return value if isinstance(value, datetime) else None
+
+
+def _db_alias(path: Path) -> str:
+    return "parity_src_" + hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+
+
+__all__ = ["OfflineEngine", "SourceFiles", "duck_errors", "is_timestamp_type"]
