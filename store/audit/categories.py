@@ -1,0 +1,123 @@
+"""Category bins for the drift audit: the baseline's top categories, ``(other)``, ``(unseen)``.
+
+Values are compared by their text (``str`` of the Arrow value), so an ``int32`` baseline and an
+``int64`` current column share categories. Nulls are left out (the null rate covers them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from store.audit.report import Histogram
+
+OTHER = "(other)"
+UNSEEN = "(unseen)"
+#: Histograms show at most this many bars; the smallest bins are merged into ``(rest)``.
+MAX_BARS = 15
+#: Chi-square bins expected to hold fewer values than this are pooled (Cochran's rule).
+MIN_EXPECTED = 5.0
+
+
+@dataclass
+class CategoryBins:
+    """Counts per category bin, baseline and current, in the same order.
+
+    Attributes:
+        labels: top baseline categories (most frequent first), then ``(other)`` when the
+            baseline had more than ``max_categories``, then ``(unseen)``.
+        baseline: baseline count per bin.
+        current: current count per bin.
+        unseen: number of current values whose category the baseline never had.
+    """
+
+    labels: list[str]
+    baseline: npt.NDArray[np.int64]
+    current: npt.NDArray[np.int64]
+    unseen: int
+
+    def pooled(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Counts with every bin expected to hold < 5 values merged into one (for chi-square)."""
+        total = self.baseline + self.current
+        grand = total.sum()
+        if grand == 0:
+            return self.baseline, self.current
+        smaller_side = min(self.baseline.sum(), self.current.sum())
+        small = total * smaller_side / grand < MIN_EXPECTED
+        if small.sum() < 2:
+            return self.baseline, self.current
+        keep = ~small
+        base = np.append(self.baseline[keep], self.baseline[small].sum())
+        cur = np.append(self.current[keep], self.current[small].sum())
+        return base.astype(np.int64), cur.astype(np.int64)
+
+
+def value_counts(column: pa.ChunkedArray) -> dict[str, int]:
+    """Non-null value -> count, keyed by the value's text."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    column = pc.drop_null(column)
+    if len(column) == 0:
+        return {}
+    counts = pc.value_counts(column)
+    values = counts.field("values").to_pylist()
+    numbers = counts.field("counts").to_pylist()
+    out: dict[str, int] = {}
+    for value, n in zip(values, numbers, strict=True):
+        key = _text(value)
+        out[key] = out.get(key, 0) + int(n)
+    return out
+
+
+def category_bins(
+    baseline: pa.ChunkedArray, current: pa.ChunkedArray, max_categories: int
+) -> CategoryBins:
+    """Bin both columns on the baseline's categories (see the module docstring)."""
+    base, cur = value_counts(baseline), value_counts(current)
+    ranked = sorted(base, key=lambda k: (-base[k], k))
+    top = ranked[: max(max_categories, 1)]
+    truncated = len(ranked) > len(top)
+    labels = [*top, *([OTHER] if truncated else []), UNSEEN]
+    index = {k: i for i, k in enumerate(top)}
+    b = np.zeros(len(labels), dtype=np.int64)
+    c = np.zeros(len(labels), dtype=np.int64)
+    for key, n in base.items():
+        b[index.get(key, len(top))] += n
+    unseen = 0
+    for key, n in cur.items():
+        if key in index:
+            c[index[key]] += n
+        elif key in base:
+            c[len(top)] += n
+        else:
+            c[-1] += n
+            unseen += n
+    return CategoryBins(labels, b, c, unseen)
+
+
+def histogram_for(bins: CategoryBins) -> Histogram:
+    """A histogram of at most ``MAX_BARS`` bars: the biggest bins, the rest merged."""
+    labels, base, cur = list(bins.labels), bins.baseline.tolist(), bins.current.tolist()
+    if bins.current[-1] == 0:  # no unseen values: drop the empty (unseen) bar
+        labels, base, cur = labels[:-1], base[:-1], cur[:-1]
+    if len(labels) <= MAX_BARS:
+        return Histogram(labels, base, cur)
+    weight = [b / max(sum(base), 1) + c / max(sum(cur), 1) for b, c in zip(base, cur, strict=True)]
+    order = sorted(range(len(labels)), key=lambda i: -weight[i])
+    keep = sorted(order[: MAX_BARS - 1])
+    rest = [i for i in range(len(labels)) if i not in set(keep)]
+    return Histogram(
+        [labels[i] for i in keep] + [f"(rest: {len(rest)})"],
+        [base[i] for i in keep] + [sum(base[i] for i in rest)],
+        [cur[i] for i in keep] + [sum(cur[i] for i in rest)],
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
