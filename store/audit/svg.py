@@ -130,7 +130,7 @@ def _shares(counts: list[int]) -> list[float]:
 
 def _nice_step(value: float) -> float:
     """Round up to 1, 2, 2.5 or 5 times a power of ten, so the axis ticks read well."""
-    power = 10 ** math.floor(math.log10(value))
+    power = 10.0 ** math.floor(math.log10(value))
     return next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= value - 1e-12)
 
 
