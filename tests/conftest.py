@@ -83,6 +83,12 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(timeout=10)
 
 
+@pytest.fixture
+def unused_port() -> int:
+    """A TCP port nothing listens on (for unreachable-server tests)."""
+    return free_port()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A throwaway redis-server for the whole session; yields its TCP port."""
@@ -161,8 +167,15 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]
             )
         nodes = [f"127.0.0.1:{p}" for p in ports]
         subprocess.run(
-            [_binary("redis-cli"), "--cluster", "create", *nodes]
-            + ["--cluster-replicas", "0", "--cluster-yes"],
+            [
+                _binary("redis-cli"),
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
             check=True,
             capture_output=True,
             timeout=60,

@@ -75,6 +75,8 @@ def _scalar_item(value: Any, scalar: str) -> Any:
     if scalar in ("int32", "int64"):
         if isinstance(value, bool) or not isinstance(value, int | np.integer):
             raise CodecError(f"expected an integer for {scalar}, got {value!r}")
+        if scalar == "int32" and not -(2**31) <= int(value) < 2**31:
+            raise CodecError(f"{value!r} does not fit int32")
         return int(value)
     if scalar in ("float64", "float32"):
         if isinstance(value, bool) or not isinstance(value, float | int | np.floating | np.integer):

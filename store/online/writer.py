@@ -16,6 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from redis.exceptions import NoScriptError
 
 from store.definitions import FeatureView
 from store.errors import EntityFrameError, OnlineStoreError
@@ -191,4 +192,4 @@ class Writer:
 
 
 def _is_noscript(reply: Any) -> bool:
-    return isinstance(reply, Exception) and "NOSCRIPT" in str(reply)
+    return isinstance(reply, NoScriptError)
