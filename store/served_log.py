@@ -1,0 +1,333 @@
+"""Served-feature log: what the feature server actually returned, recorded off the request path.
+
+The server hands each response to :class:`ServedLogWriter`, which queues it (bounded, never
+blocking the request) for a background thread that appends JSON lines under
+``<data_dir>/served/``. A sample of entity keys may be chosen by a stable hash of the key, so a
+sampled key is logged on every request. Files rotate at ``max_bytes`` and at most
+``max_files`` are kept (oldest deleted), so the log never fills the disk.
+
+One line per request (only its sampled entity rows)::
+
+    {"v": 1, "request_time": "...Z", "request_id": "...", "read_at": "...Z",
+     "rows": [0, 2], "entities": {"user_id": [7, 9]},
+     "features": [{"name": "...", "view": "...", "feature": "...", "version": "...",
+                   "values": [...], "statuses": [...], "event_timestamps": [...]}]}
+
+Statuses are Parity's own (``PRESENT``, ``MISSING``, ``EXPIRED``, ``VERSION_MISMATCH``); a
+non-finite float is written as ``{"$float": "NaN" | "Infinity" | "-Infinity"}`` so it
+round-trips. :func:`read_served_log` flattens the files into an Arrow table for the audits.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import queue
+import re
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import pyarrow as pa
+
+from store.online_response import OnlineResponse
+
+SERVED_DIR = "served"
+_NAME = re.compile(r"^served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl$")
+_STOP = object()
+_DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
+_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def key_sampled(row: Mapping[str, Any], rate: float) -> bool:
+    """Whether entity ``row`` is in the sample: a stable hash of its sorted key columns.
+
+    The same key gives the same answer in every process and on every request.
+    """
+    if rate >= 1.0:
+        return True
+    if rate <= 0.0:
+        return False
+    blob = orjson.dumps(row, option=orjson.OPT_SORT_KEYS | _DUMP)
+    digest = hashlib.blake2b(blob, digest_size=8).digest()
+    return int.from_bytes(digest, "big") < rate * 2.0**64
+
+
+def _tag_floats(value: Any) -> Any:
+    if value.__class__ is float and not math.isfinite(value):
+        return {"$float": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+    if value.__class__ is list:
+        return [_tag_floats(v) for v in value]
+    return value
+
+
+def _untag_floats(value: Any) -> Any:
+    if isinstance(value, dict) and set(value) == {"$float"}:
+        return _FLOATS[value["$float"]]
+    if isinstance(value, list):
+        return [_untag_floats(v) for v in value]
+    return value
+
+
+class ServedLogWriter:
+    """Append served responses to rotating JSON-lines files from a background thread.
+
+    Args:
+        directory: where the ``served-*.jsonl`` files go (created when first needed).
+        sample_rate: fraction of entity keys logged, chosen by a stable hash of the key.
+        max_bytes: start a new file when the current one would grow past this.
+        max_files: keep at most this many files in ``directory`` (oldest deleted first).
+        queue_size: responses waiting to be written; beyond it new ones are dropped and
+            counted in :attr:`dropped` (the request is never slowed down).
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        sample_rate: float = 1.0,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_files: int = 8,
+        queue_size: int = 10_000,
+    ) -> None:
+        self.directory = Path(directory)
+        self.sample_rate = sample_rate
+        self.max_bytes = max(1, max_bytes)
+        self.max_files = max(1, max_files)
+        self.dropped = 0
+        self.written = 0
+        self.errors = 0
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self._thread: threading.Thread | None = None
+        self._file: IO[bytes] | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._seq = 0
+
+    def start(self) -> None:
+        """Start the writer thread (idempotent)."""
+        if self._thread is None and self.sample_rate > 0:
+            self._thread = threading.Thread(target=self._run, name="served-log", daemon=True)
+            self._thread.start()
+
+    def record(self, response: OnlineResponse, *, request_id: str, request_time: datetime) -> None:
+        """Queue the sampled rows of ``response`` for writing; never blocks."""
+        if self._thread is None:
+            return
+        rows = [
+            i for i, row in enumerate(response.entity_rows) if key_sampled(row, self.sample_rate)
+        ]
+        if not rows:
+            return
+        try:
+            self._queue.put_nowait((request_time, request_id, response, rows))
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything queued, flush and fsync the file, stop the thread."""
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+        self._thread = None
+
+    # -- writer thread -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            batch = [self._queue.get()]
+            while len(batch) < 1000:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(item is _STOP for item in batch)
+            items = [item for item in batch if item is not _STOP]
+            try:
+                self._write(b"".join(self._line(item) for item in items))  # type: ignore[arg-type]
+                self.written += len(items)
+            except (OSError, TypeError, ValueError):
+                self.errors += len(items)
+        self._close_file()
+
+    @staticmethod
+    def _line(item: tuple[datetime, str, OnlineResponse, list[int]]) -> bytes:
+        request_time, request_id, resp, rows = item
+        keys = list(resp.entity_rows[0]) if resp.entity_rows else []
+        record = {
+            "v": 1,
+            "request_time": request_time,
+            "request_id": request_id,
+            "read_at": resp.read_at,
+            "rows": rows,
+            "entities": {k: [resp.entity_rows[i].get(k) for i in rows] for k in keys},
+            "features": [
+                {
+                    "name": col.name,
+                    "view": col.view,
+                    "feature": col.feature,
+                    "version": col.version,
+                    "values": [_tag_floats(col.values[i]) for i in rows],
+                    "statuses": [str(col.statuses[i]) for i in rows],
+                    "event_timestamps": [col.event_timestamps[i] for i in rows],
+                }
+                for col in resp.columns
+            ],
+        }
+        return orjson.dumps(record, option=_DUMP, default=str) + b"\n"
+
+    def _write(self, data: bytes) -> None:
+        if not data:
+            return
+        if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
+            self._rotate()
+        assert self._file is not None
+        self._file.write(data)
+        self._file.flush()
+        self._size += len(data)
+
+    def _rotate(self) -> None:
+        self._close_file()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        self._seq += 1
+        self._path = self.directory / f"served-{stamp}-{os.getpid()}-{self._seq:06d}.jsonl"
+        self._file = open(self._path, "ab")  # noqa: SIM115 - kept open across batches
+        self._size = 0
+        self._prune()
+
+    def _close_file(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._file = None
+
+    def _prune(self) -> None:
+        files = log_files(self.directory)
+        # Another live worker's newest file is still being written: never delete it.
+        current: dict[str, Path] = {}
+        for path in files:
+            match = _NAME.match(path.name)
+            if match:
+                current[match.group(2)] = path
+        protected = {p for pid, p in current.items() if _alive(int(pid))} | {self._path}
+        excess = len(files) - self.max_files
+        for path in files:
+            if excess <= 0:
+                break
+            if path not in protected:
+                path.unlink(missing_ok=True)
+                excess -= 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def log_files(directory: Path) -> list[Path]:
+    """The served-log files in ``directory``, oldest first."""
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.iterdir() if _NAME.match(p.name)]
+
+    def order(path: Path) -> tuple[str, int, int]:
+        match = _NAME.match(path.name)
+        assert match is not None
+        return match.group(1), int(match.group(3)), int(match.group(2))
+
+    return sorted(found, key=order)
+
+
+def _records(directory: Path) -> Iterator[dict[str, Any]]:
+    for path in log_files(directory):
+        with open(path, "rb") as handle:
+            for line in handle:
+                try:
+                    yield orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue  # a line cut short by a crash
+
+
+def _ts(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
+_SCHEMA = pa.schema(
+    [
+        ("request_time", pa.timestamp("us", tz="UTC")),
+        ("request_id", pa.string()),
+        ("read_at", pa.timestamp("us", tz="UTC")),
+        ("row", pa.int32()),
+        ("entity_key", pa.string()),
+        ("view", pa.string()),
+        ("feature", pa.string()),
+        ("name", pa.string()),
+        ("version", pa.string()),
+        ("status", pa.string()),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("value", pa.string()),
+        ("value_number", pa.float64()),
+        ("value_string", pa.string()),
+    ]
+)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool | int | float):
+        return float(value)
+    return None
+
+
+def read_served_log(data_dir: str | Path) -> pa.Table:
+    """Every logged value as one row per (request, entity row, feature).
+
+    Args:
+        data_dir: the repo's data folder (the log lives in ``<data_dir>/served``).
+
+    Returns:
+        Columns ``request_time, request_id, read_at, row, entity_key`` (canonical JSON of the
+        key columns, sorted by name), ``view, feature, name, version, status,
+        event_timestamp``, ``value`` (exact JSON text), ``value_number`` (float64 for numbers
+        and bools, NaN/±inf restored) and ``value_string`` (for strings).
+    """
+    cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    for rec in _records(Path(data_dir) / SERVED_DIR):
+        keys = _entity_keys(rec["entities"], len(rec["rows"]))
+        request_time, read_at = _ts(rec["request_time"]), _ts(rec["read_at"])
+        for feat in rec["features"]:
+            for j, row in enumerate(rec["rows"]):
+                value = _untag_floats(feat["values"][j])
+                cols["request_time"].append(request_time)
+                cols["request_id"].append(rec["request_id"])
+                cols["read_at"].append(read_at)
+                cols["row"].append(row)
+                cols["entity_key"].append(keys[j])
+                for name in ("view", "feature", "name", "version"):
+                    cols[name].append(feat[name])
+                cols["status"].append(feat["statuses"][j])
+                cols["event_timestamp"].append(_ts(feat["event_timestamps"][j]))
+                cols["value"].append(orjson.dumps(feat["values"][j]).decode())
+                cols["value_number"].append(_number(value))
+                cols["value_string"].append(value if isinstance(value, str) else None)
+    return pa.table(cols, schema=_SCHEMA)
+
+
+def _entity_keys(entities: Mapping[str, Sequence[Any]], n: int) -> list[str]:
+    names = sorted(entities)
+    return [
+        orjson.dumps({k: entities[k][j] for k in names}, option=orjson.OPT_SORT_KEYS).decode()
+        for j in range(n)
+    ]

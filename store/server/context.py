@@ -1,0 +1,67 @@
+"""What the routes share: the facade, metrics, the served-feature log and the limits."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+
+from store.errors import StoreError
+from store.served_log import ServedLogWriter
+from store.server.metrics import Metrics
+
+if TYPE_CHECKING:
+    from store.feature_store import FeatureStore
+
+
+def key_digest(key: str) -> bytes:
+    """API keys are compared as SHA-256 digests: equal lengths, constant time."""
+    return hashlib.sha256(key.encode()).digest()
+
+
+@dataclass
+class ServerContext:
+    """Per-process server state, kept on ``app.state.parity``."""
+
+    store: FeatureStore
+    metrics: Metrics
+    served: ServedLogWriter
+    max_entities: int
+    read_timeout: float
+    key_digests: tuple[bytes, ...]
+    push_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @staticmethod
+    def request_id(request: Request) -> str:
+        return str(request.scope.get("state", {}).get("request_id", ""))
+
+    async def problems(self) -> list[str]:
+        """Why the server cannot answer reads now (empty when it can)."""
+        problems = []
+        try:
+            self.store.applied_views()
+        except StoreError as exc:
+            problems.append(f"registry: {exc}")
+        try:
+            await asyncio.wait_for(self.store.online_async.ping(), self.read_timeout)
+        except StoreError as exc:
+            problems.append(str(exc))
+        except TimeoutError:
+            problems.append(f"online store: no answer within {self.read_timeout:g}s")
+        return problems
+
+    async def aclose(self) -> None:
+        """Flush the served log and close connections."""
+        self.served.close()
+        if "online_async" in vars(self.store):  # only if it was ever opened
+            await self.store.online_async.close()
+        self.store.close()
+
+
+def context(request: Request) -> ServerContext:
+    """The :class:`ServerContext` of the app serving ``request``."""
+    ctx: ServerContext = request.app.state.parity
+    return ctx

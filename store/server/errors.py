@@ -1,0 +1,131 @@
+"""The one place where errors become HTTP responses.
+
+=======================================  ====  =============================================
+error                                    code  why
+=======================================  ====  =============================================
+malformed body (types, keys, lengths)    422   ``detail`` lists ``loc`` (field path) + ``msg``
+EntityFrameError, PushError,             422   the request's values do not fit the view
+DefinitionError
+FeatureNotFoundError                     404   unknown feature, view or feature service
+OnlineStoreError                         503   Redis unreachable or failing (retry later)
+RegistryError, OfflineStoreError         503   nothing applied / definitions changed / offline
+                                               store failing: the server cannot answer now
+any other StoreError or exception        500   a bug: logged with the request id
+=======================================  ====  =============================================
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from store.errors import (
+    DefinitionError,
+    EntityFrameError,
+    FeatureNotFoundError,
+    OfflineStoreError,
+    OnlineStoreError,
+    PushError,
+    RegistryError,
+    StoreError,
+)
+from store.server.metrics import Metrics
+from store.server.responses import JSONResponse
+
+log = logging.getLogger("parity.server")
+
+_STATUS: list[tuple[type[StoreError], int]] = [
+    (FeatureNotFoundError, 404),
+    (EntityFrameError, 422),
+    (PushError, 422),
+    (DefinitionError, 422),
+    (OnlineStoreError, 503),
+    (RegistryError, 503),
+    (OfflineStoreError, 503),
+]
+
+
+def status_of(exc: StoreError) -> int:
+    """The HTTP status code for a store error."""
+    for cls, code in _STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def validation_error(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Any:
+    """A FastAPI 422 error for a pydantic error raised while parsing part of a request."""
+    return RequestValidationError(
+        [
+            {
+                "type": e["type"],
+                "loc": (*prefix, *e["loc"]),
+                "msg": e["msg"].removeprefix("Value error, "),
+            }
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+    )
+
+
+def unprocessable(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> HTTPException:
+    """A 422 with the same body shape as a validation error, for checks made in a route."""
+    return HTTPException(422, detail=[{"type": kind, "loc": list(loc), "msg": msg}])
+
+
+def _request_id(request: Request) -> str:
+    return str(request.scope.get("state", {}).get("request_id", "-"))
+
+
+def install(app: FastAPI, metrics: Metrics) -> None:
+    """Register the exception handlers on ``app``."""
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        detail = [
+            {"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+            for e in exc.errors()
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    async def on_store_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StoreError)
+        code = status_of(exc)
+        if isinstance(exc, OnlineStoreError):
+            metrics.online_errors += 1
+        if code >= 500:
+            log.error("request %s failed: %s: %s", _request_id(request), type(exc).__name__, exc)
+        detail: Any = str(exc)
+        if code == 422:
+            detail = [{"type": type(exc).__name__, "loc": _loc_of(exc), "msg": str(exc)}]
+        return JSONResponse({"detail": detail}, status_code=code)
+
+    async def on_bug(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("request %s failed with an unexpected error", _request_id(request))
+        return JSONResponse(
+            {"detail": f"internal error (request id {_request_id(request)})"}, status_code=500
+        )
+
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(StoreError, on_store_error)
+    app.add_exception_handler(Exception, on_bug)
+
+
+def _loc_of(exc: StoreError) -> list[str]:
+    if isinstance(exc, EntityFrameError):
+        return ["body", "entities"]
+    if isinstance(exc, PushError):
+        return ["body", "df"]
+    return ["body"]

@@ -1,0 +1,167 @@
+"""Request and response bodies of the feature server (Feast's HTTP shapes, validated).
+
+Request models are flat (no nested models), so their JSON schema can be inlined into the
+OpenAPI document of routes that parse the body themselves.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+
+def _entity_value(value: Any) -> Any:
+    if not isinstance(value, bool | int | str):
+        shown = "null" if value is None else type(value).__name__
+        raise ValueError(f"a join-key value must be an integer, string or boolean, not {shown}")
+    return value
+
+
+# One clear error per bad value (a plain union would report one per member type).
+EntityValue = Annotated[
+    Any,
+    AfterValidator(_entity_value),
+    WithJsonSchema({"anyOf": [{"type": "integer"}, {"type": "string"}, {"type": "boolean"}]}),
+]
+
+
+def _equal_lengths(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{name}: {n}" for name, n in lengths.items())
+        raise ValueError(f"every column needs the same number of values ({shown})")
+    return columns
+
+
+def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    names = list(columns)
+    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+
+
+class GetOnlineFeaturesRequest(BaseModel):
+    """Feast's ``/get-online-features`` request: features (or a service) and entity columns."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    features: list[StrictStr] | None = Field(
+        default=None, description="Feature references 'view:feature' (or 'view' for all)."
+    )
+    feature_service: StrictStr | None = Field(
+        default=None, description="A feature service name, instead of features."
+    )
+    entities: dict[StrictStr, list[EntityValue]] = Field(
+        description="Join-key columns: {'user_id': [1, 2]}; every column the same length.",
+        min_length=1,
+    )
+    full_feature_names: StrictBool = Field(
+        default=False, description="Name feature columns 'view__feature'."
+    )
+    parity_statuses: StrictBool = Field(
+        default=False,
+        description=(
+            "Return Parity's statuses (PRESENT, MISSING, EXPIRED, VERSION_MISMATCH) instead "
+            "of Feast's names."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> GetOnlineFeaturesRequest:
+        if (self.features is None) == (self.feature_service is None):
+            raise ValueError("give exactly one of 'features' or 'feature_service'")
+        return self
+
+    _lengths = field_validator("entities")(_equal_lengths)
+
+    @property
+    def n_rows(self) -> int:
+        return len(next(iter(self.entities.values())))
+
+    def entity_rows(self) -> list[dict[str, Any]]:
+        """The entity columns as rows (what the facade reads)."""
+        return _rows(self.entities)
+
+
+class PushRequest(BaseModel):
+    """Feast's ``/push`` request; ``push_source_name`` (or ``view``) names a feature view."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    push_source_name: StrictStr | None = Field(
+        default=None, description="Feast's name for the target: here, a feature view name."
+    )
+    view: StrictStr | None = Field(default=None, description="The feature view to push to.")
+    df: dict[StrictStr, list[Any]] = Field(
+        description="Columns of the rows to push: join keys, event timestamp, features.",
+        min_length=1,
+    )
+    to: Literal["online", "offline", "online_and_offline"] = Field(
+        default="online",
+        description="Accepted for Feast compatibility; Parity always writes offline and online.",
+    )
+    allow_registry_cache: StrictBool = Field(default=True, description="Accepted, ignored.")
+    transform_on_write: StrictBool = Field(default=True, description="Accepted, ignored.")
+
+    @model_validator(mode="after")
+    def _check(self) -> PushRequest:
+        if (self.push_source_name is None) == (self.view is None):
+            raise ValueError("give exactly one of 'push_source_name' or 'view'")
+        return self
+
+    _lengths = field_validator("df")(_equal_lengths)
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, to: str) -> str:
+        if to == "offline":
+            raise ValueError(
+                "to='offline' is not supported: a push always lands offline and online, so "
+                "training and serving see the same rows; use 'online_and_offline'"
+            )
+        return to
+
+    @property
+    def target(self) -> str:
+        return self.view or self.push_source_name or ""
+
+    def rows(self) -> list[dict[str, Any]]:
+        return _rows(self.df)
+
+
+class FeatureVector(BaseModel):
+    """One output column across all entity rows (Feast calls it a feature vector)."""
+
+    values: list[Any]
+    statuses: list[str]
+    event_timestamps: list[str | None]
+
+
+class ResponseMetadata(BaseModel):
+    feature_names: list[str]
+
+
+class GetOnlineFeaturesResponse(BaseModel):
+    """Feast's column-oriented response: join-key columns first, then features."""
+
+    metadata: ResponseMetadata
+    results: list[FeatureVector]
+
+
+class PushResponse(BaseModel):
+    view: str
+    rows: int
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class ErrorResponse(BaseModel):
+    detail: Any

@@ -1,0 +1,166 @@
+"""The feature server's routes; each one parses its request and calls the facade.
+
+``/get-online-features`` and ``/push`` parse their bodies themselves (pydantic's JSON parser,
+whatever the ``Content-Type``: Feast's examples post with ``curl -d``, which says form data).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.responses import PlainTextResponse, Response
+
+from store.errors import OnlineStoreError
+from store.server.context import ServerContext, context
+from store.server.errors import unprocessable, validation_error
+from store.server.models import (
+    ErrorResponse,
+    GetOnlineFeaturesRequest,
+    GetOnlineFeaturesResponse,
+    PushRequest,
+    PushResponse,
+)
+from store.server.responses import JSONResponse, feast_body
+from store.server.security import require_key
+
+Model = TypeVar("Model", bound=BaseModel)
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse, "description": text}
+    for code, text in [
+        (401, "No API key (when keys are configured)"),
+        (403, "Wrong API key"),
+        (404, "Unknown feature, feature view or feature service"),
+        (413, "Request body larger than max_body_bytes"),
+        (422, "Malformed request; detail[].loc is the field path"),
+        (503, "Online store unreachable, or registry not applied"),
+    ]
+}
+
+open_router = APIRouter()
+router = APIRouter(dependencies=[Depends(require_key)], responses=_ERRORS)
+
+
+def _body(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+async def _parse(request: Request, model: type[Model]) -> Model:
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def _check_batch(ctx: ServerContext, n: int, field: str) -> None:
+    if n > ctx.max_entities:
+        raise unprocessable(
+            ["body", field],
+            f"{n} rows is more than this server's limit (max_entities={ctx.max_entities}); "
+            "split the request",
+            "too_many_rows",
+        )
+
+
+@router.post(
+    "/get-online-features",
+    summary="Read online features (Feast's request and response)",
+    response_model=None,
+    responses={200: {"model": GetOnlineFeaturesResponse}},
+    openapi_extra=_body(GetOnlineFeaturesRequest),
+)
+async def get_online_features(request: Request) -> Response:
+    """Features for entity keys, each with its status and event time, column by column."""
+    ctx = context(request)
+    req = await _parse(request, GetOnlineFeaturesRequest)
+    _check_batch(ctx, req.n_rows, "entities")
+    features: list[str] | str = req.feature_service or req.features or []
+    request_time = datetime.now(UTC)
+    read = ctx.store.get_online_features_async(
+        features, req.entity_rows(), full_feature_names=req.full_feature_names
+    )
+    try:
+        response = await asyncio.wait_for(read, ctx.read_timeout)
+    except TimeoutError:
+        raise OnlineStoreError(
+            f"online store did not answer within {ctx.read_timeout:g}s"
+        ) from None
+    ctx.metrics.observe_response(response)
+    ctx.served.record(response, request_id=ctx.request_id(request), request_time=request_time)
+    body = feast_body(response, req.entities, parity_statuses=req.parity_statuses)
+    return JSONResponse(body)
+
+
+@router.post(
+    "/push",
+    summary="Stream rows into a feature view (Feast's push request)",
+    response_model=None,
+    responses={200: {"model": PushResponse}},
+    openapi_extra=_body(PushRequest),
+)
+async def push(request: Request) -> Response:
+    """Rows are stamped created now, appended offline and compare-and-set online."""
+    ctx = context(request)
+    req = await _parse(request, PushRequest)
+    rows = req.rows()
+    _check_batch(ctx, len(rows), "df")
+    async with ctx.push_lock:  # the offline append is not safe to run twice at once
+        result = await anyio.to_thread.run_sync(ctx.store.push, req.target, rows)
+    is_record = dataclasses.is_dataclass(result) and not isinstance(result, type)
+    detail = dataclasses.asdict(result) if is_record else {}
+    return JSONResponse({"view": req.target, "rows": len(rows), "detail": detail})
+
+
+@router.get("/features", summary="Feature views and services")
+async def features(request: Request) -> Response:
+    """Every view with its features, types, version, ttl and owner; every service."""
+    ctx = context(request)
+    services = [
+        {
+            "name": s.name,
+            "features": list(s.features),
+            "owner": s.owner,
+            "description": s.description,
+        }
+        for s in ctx.store.definitions.services.values()
+    ]
+    return JSONResponse({"views": ctx.store.list_features(), "services": services})
+
+
+@open_router.get("/health", summary="The process is up")
+async def health() -> Response:
+    """Always 200 while the process serves HTTP (a liveness probe)."""
+    return JSONResponse({"status": "ok"})
+
+
+@open_router.get("/ready", summary="Redis answers and the registry is applied")
+async def ready(request: Request) -> Response:
+    """200 when the server can answer reads; 503 naming each problem otherwise."""
+    ctx = context(request)
+    problems = await ctx.problems()
+    if problems:
+        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+@open_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
+async def metrics(request: Request) -> Response:
+    """Requests, latency, value statuses by view, online-store errors, served-log counters."""
+    ctx = context(request)
+    served = ctx.served
+    extra = [
+        ("parity_served_log_written_total", "counter", "Responses logged.", served.written),
+        ("parity_served_log_dropped_total", "counter", "Responses not logged (queue full).",
+         served.dropped),
+        ("parity_served_log_errors_total", "counter", "Responses lost to write errors.",
+         served.errors),
+    ]  # fmt: skip
+    text = ctx.metrics.render(extra)
+    return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
