@@ -148,7 +148,8 @@ def audit_feature(
     elif _is_categorical(vtype, baseline, th):
         _categorical(result, baseline, current, th)
     else:
-        _numeric(result, _as_float(baseline), _as_float(current), th)
+        is_time = vtype.scalar == "timestamp"
+        _numeric(result, _as_float(baseline), _as_float(current), th, is_time=is_time)
     _flag_range(
         result,
         "null_rate",
@@ -161,7 +162,9 @@ def audit_feature(
     return result
 
 
-def _numeric(result: FeatureResult, base: np.ndarray, cur: np.ndarray, th: Thresholds) -> None:
+def _numeric(
+    result: FeatureResult, base: np.ndarray, cur: np.ndarray, th: Thresholds, *, is_time: bool
+) -> None:
     base, cur = metrics.finite(base), metrics.finite(cur)
     result.kind = "numeric"
     if not _enough(result, base.size, cur.size, th):
@@ -172,7 +175,8 @@ def _numeric(result: FeatureResult, base: np.ndarray, cur: np.ndarray, th: Thres
     result.js = metrics.js_divergence(bc, cc)
     result.kl = metrics.kl_divergence(cc, bc)
     result.ks, result.ks_pvalue = metrics.ks(base, cur)
-    result.histogram = Histogram(_edge_labels(edges), bc.tolist(), cc.tolist())
+    labels = _edge_labels(edges, is_time=is_time)
+    result.histogram = Histogram(labels, bc.tolist(), cc.tolist())
     _flag_distribution(result, th, low=_low(base.size, cur.size, th))
     if not _low(base.size, cur.size, th) and result.ks_pvalue < th.alpha:
         _flag_range(
@@ -318,12 +322,35 @@ def _null_rate(column: pa.ChunkedArray) -> float:
     return float(nulls / len(column))
 
 
-def _edge_labels(edges: np.ndarray) -> list[str]:
-    inner = [f"{e:.3g}" for e in edges[1:-1]]
+def _edge_labels(edges: np.ndarray, *, is_time: bool = False) -> list[str]:
+    inner = _format_edges(edges[1:-1], is_time=is_time)
     if not inner:
         return ["all"]
+    if len(inner) == 2 and edges[2] == np.nextafter(edges[1], np.inf):  # constant baseline
+        value = _format_edges(edges[1:2], is_time=is_time)[0]
+        return [f"< {value}", f"= {value}", f"> {value}"]
     return [
         f"< {inner[0]}",
         *(f"{a} – {b}" for a, b in itertools.pairwise(inner)),
         f"≥ {inner[-1]}",
     ]
+
+
+def _format_edges(edges: np.ndarray, *, is_time: bool) -> list[str]:
+    """Edge labels: UTC times for timestamps; else as many decimals as the bin widths need."""
+    if is_time:
+        times = edges.astype(np.int64).astype("datetime64[us]")
+        wide = edges.size < 2 or float(np.min(np.diff(edges))) >= 2 * 86_400_000_000
+        unit = "D" if wide else "m"
+        return [str(t).replace("T", " ") for t in times.astype(f"datetime64[{unit}]")]
+    if edges.size == 0:
+        return []
+    span = float(np.max(np.abs(edges)))
+    if span >= 1e6:
+        return [f"{e:.4g}" for e in edges]
+    widths = np.diff(edges)
+    scale = float(np.min(widths[widths > 0])) if np.any(widths > 0) else max(span, 1.0)
+    if scale < 1e-9 * max(span, 1.0):
+        return [f"{e:.6g}" for e in edges]
+    decimals = min(max(1 - math.floor(math.log10(scale)), 0), 6)
+    return [f"{e:.{decimals}f}" for e in edges]

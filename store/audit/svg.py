@@ -111,7 +111,7 @@ def _bar(x: float, w: float, value: float, top: float, head: float, plot_h: floa
 
 
 def _x_label(x: float, y: float, label: str, rotate: bool) -> str:
-    text = escape(_clip(label, 18))
+    text = escape(_clip(label, 24))
     if rotate:
         return (
             f'<text transform="translate({x:.1f},{y + 12:.1f}) rotate(-40)" text-anchor="end" '

@@ -144,3 +144,19 @@ def test_bad_input_raises_audit_error_naming_the_problem() -> None:
         drift_audit(frame(1), frame(2), thresholds={"typo": Thresholds()})
     with pytest.raises(AuditError, match="psi_warn"):
         Thresholds(psi_warn=0.5, psi_alert=0.2)
+
+
+def test_timestamps_and_dictionary_strings() -> None:
+    rng = np.random.default_rng(9)
+    start = 1_700_000_000_000_000
+
+    def table(offset_days: int) -> pa.Table:
+        ts = start + offset_days * 86_400_000_000 + rng.integers(0, 30 * 86_400_000_000, N)
+        cats = pa.array(rng.choice(CATS, N)).dictionary_encode()
+        return pa.table({"seen_at": pa.array(ts).cast(pa.timestamp("us", tz="UTC")), "cat": cats})
+
+    report = drift_audit(table(0), table(60))
+    assert report.feature("seen_at").status == "alert"
+    assert report.feature("cat").status == "ok"
+    hist = report.feature("seen_at").histogram
+    assert hist is not None and hist.labels[0].startswith("< 2023-")

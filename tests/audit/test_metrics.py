@@ -173,3 +173,17 @@ def test_ks_statistic_property_matches_scipy(a: list[float], b: list[float]) -> 
     assert stat == pytest.approx(ref.statistic, abs=1e-12)
     if not caught:  # scipy fell back to asymp: only the statistic is comparable
         assert p == pytest.approx(ref.pvalue, rel=1e-6, abs=1e-12)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hs.lists(hs.floats(allow_nan=True, allow_infinity=True), max_size=60),
+    hs.integers(1, 12),
+)
+def test_quantile_bins_are_increasing_and_cover_every_value(xs: list[float], n_bins: int) -> None:
+    edges = m.quantile_bins(xs, n_bins)
+    assert edges[0] == -np.inf and edges[-1] == np.inf
+    assert np.all(np.diff(edges) > 0)
+    assert len(edges) - 1 <= max(n_bins, 3)
+    values = np.asarray(xs, dtype=float)
+    assert m.bin_counts(values, edges).sum() == np.count_nonzero(~np.isnan(values))
