@@ -185,7 +185,7 @@ def _numeric(
             result.ks,
             th.effect_warn,
             math.inf,
-            f"KS D {result.ks:.3f} (p={result.ks_pvalue:.2g})",
+            f"KS D {result.ks:.3f} ({_p(result.ks_pvalue)})",
         )
 
 
@@ -222,8 +222,7 @@ def _categorical(
             cramers_v,
             th.effect_warn,
             math.inf,
-            f"chi-square {result.chi2:.1f} (p {result.chi2_pvalue:.2g}, "
-            f"Cramér's V {cramers_v:.2f})",
+            f"chi-square {result.chi2:.1f} ({_p(result.chi2_pvalue)}, Cramér's V {cramers_v:.2f})",
         )
 
 
@@ -242,6 +241,10 @@ def _flag_range(
         result.flags[metric] = status
         level = alert if status == "alert" else warn
         result.reasons.append(f"{reason} ≥ {level:g} ({status})")
+
+
+def _p(pvalue: float) -> str:
+    return "p<1e-300" if pvalue == 0 else f"p={pvalue:.2g}"
 
 
 def _enough(result: FeatureResult, n_base: int, n_cur: int, th: Thresholds) -> bool:

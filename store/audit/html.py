@@ -50,7 +50,10 @@ color:#991b1b}
 tr.row-alert td:first-child{border-left:4px solid #dc2626}
 tr.row-warn td:first-child{border-left:4px solid #d97706}
 tr.row-ok td:first-child{border-left:4px solid transparent}
-.why{color:#475569;font-size:12px;min-width:240px}.muted{color:#94a3b8}
+.muted{color:#94a3b8}tr.has-why td{border-bottom:0}
+tr.why td{border-top:0;padding:0 10px 9px 28px;color:#475569;font-size:12.5px}
+tr.why ul{margin:0;padding:0;list-style:none;display:flex;flex-wrap:wrap;gap:4px 18px}
+tr.why li::before{content:"▸ ";color:#94a3b8}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(540px,1fr));gap:16px}
 figure{margin:0;background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:12px 14px}
 figcaption{display:flex;gap:10px;align-items:baseline;flex-wrap:wrap;margin-bottom:6px}
@@ -142,7 +145,6 @@ def _feature_table(rows: list[FeatureResult]) -> str:
             "χ² p",
             "Null rate",
             "Unseen",
-            "Why",
         )
     )
     body = []
@@ -160,9 +162,15 @@ def _feature_table(rows: list[FeatureResult]) -> str:
             _metric(r, "chi2", r.chi2_pvalue, "p"),
             _metric(r, "null_rate", 1.0, null),
             _metric(r, "unseen_rate", r.unseen_rate, "{:.1%}"),
-            f'<td class="why">{escape("; ".join(r.reasons + r.notes))}</td>',
         ]
-        body.append(f'<tr class="row-{r.status}">{"".join(cells)}</tr>')
+        why = r.reasons + r.notes
+        edge = " has-why" if why else ""
+        body.append(f'<tr class="row-{r.status}{edge}">{"".join(cells)}</tr>')
+        if why:
+            items = "".join(f"<li>{escape(w)}</li>" for w in why)
+            body.append(
+                f'<tr class="row-{r.status} why"><td colspan="11"><ul>{items}</ul></td></tr>'
+            )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
