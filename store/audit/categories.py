@@ -21,6 +21,8 @@ UNSEEN = "(unseen)"
 MAX_BARS = 15
 #: Chi-square bins expected to hold fewer values than this are pooled (Cochran's rule).
 MIN_EXPECTED = 5.0
+#: How many unseen categories a drift row lists as examples.
+TOP_UNSEEN = 5
 
 
 @dataclass
@@ -33,12 +35,14 @@ class CategoryBins:
         baseline: baseline count per bin.
         current: current count per bin.
         unseen: number of current values whose category the baseline never had.
+        unseen_top: the most frequent unseen categories (at most ``TOP_UNSEEN``) and counts.
     """
 
     labels: list[str]
     baseline: npt.NDArray[np.int64]
     current: npt.NDArray[np.int64]
     unseen: int
+    unseen_top: dict[str, int]
 
     def pooled(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         """Counts with every bin expected to hold < 5 values merged into one (for chi-square)."""
@@ -88,6 +92,7 @@ def category_bins(
     for key, n in base.items():
         b[index.get(key, len(top))] += n
     unseen = 0
+    unseen_counts: dict[str, int] = {}
     for key, n in cur.items():
         if key in index:
             c[index[key]] += n
@@ -96,7 +101,9 @@ def category_bins(
         else:
             c[-1] += n
             unseen += n
-    return CategoryBins(labels, b, c, unseen)
+            unseen_counts[key] = n
+    top_unseen = sorted(unseen_counts.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_UNSEEN]
+    return CategoryBins(labels, b, c, unseen, dict(top_unseen))
 
 
 def histogram_for(bins: CategoryBins) -> Histogram:

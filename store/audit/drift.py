@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,33 @@ class Thresholds:
                     f"Thresholds: {metric}_warn ({warn}) is above {metric}_alert ({alert}); "
                     "set warn <= alert"
                 )
+
+    @classmethod
+    def from_mapping(
+        cls, values: Mapping[str, object], *, base: Thresholds | None = None, what: str = "drift"
+    ) -> Thresholds:
+        """Thresholds from a mapping such as a YAML block or view tags (``"0.2"`` is parsed).
+
+        Keys not given keep their value from ``base`` (default: the defaults). An unknown key
+        or a non-number is an :class:`AuditError` naming ``what``, the key and the fix.
+        """
+        names = [f.name for f in fields(cls)]
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise AuditError(f"{what}: unknown threshold(s) {unknown}; use any of {names}")
+        parsed: dict[str, Any] = {}
+        for key, raw in values.items():
+            try:
+                number = float(raw)  # type: ignore[arg-type]
+            except (TypeError, ValueError) as exc:
+                raise AuditError(f"{what}: threshold {key} must be a number, got {raw!r}") from exc
+            if key in _COUNTS and not number.is_integer():
+                raise AuditError(f"{what}: threshold {key} must be a whole number, got {raw!r}")
+            parsed[key] = int(number) if key in _COUNTS else number
+        return replace(base or cls(), **parsed)
+
+
+_COUNTS = frozenset({"min_samples", "n_bins", "max_categories", "int_category_max"})
 
 
 def drift_audit(
@@ -131,7 +159,13 @@ def drift_audit(
         "thresholds": {k: asdict(v) for k, v in overrides.items()},
         "features": {k: str(v) for k, v in features.items()},
     }
-    report = DriftReport("drift", status, summary, list(rows), params=params)
+    examples = [
+        {"feature": r.feature, "status": r.status, "unseen category": value, "current count": n}
+        for r in rows
+        if r.status != "ok"
+        for value, n in r.unseen_top.items()
+    ]
+    report = DriftReport("drift", status, summary, list(rows), examples, params=params)
     report.summary["flagged"] = report.flagged
     return report
 
@@ -201,6 +235,7 @@ def _categorical(
     result.js = metrics.js_divergence(bins.baseline, bins.current)
     result.kl = metrics.kl_divergence(bins.current, bins.baseline)
     result.unseen_rate = bins.unseen / n_cur
+    result.unseen_top = bins.unseen_top
     pooled_b, pooled_c = bins.pooled()
     result.chi2, result.chi2_pvalue = metrics.chi_square(pooled_b, pooled_c)
     result.histogram = histogram_for(bins)

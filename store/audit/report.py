@@ -51,7 +51,8 @@ class FeatureResult:
 
     Metrics that do not apply to the feature's kind are ``None``. ``flags`` maps a metric name
     (``psi``, ``ks``, ``js``, ``chi2``, ``unseen_rate``, ``null_rate``) to the status it
-    raised; ``reasons`` says why in words; ``notes`` carries caveats such as a low sample.
+    raised; ``reasons`` says why in words; ``notes`` carries caveats such as a low sample;
+    ``unseen_top`` lists the most frequent categories the baseline never had, with counts.
     """
 
     feature: str
@@ -72,6 +73,7 @@ class FeatureResult:
     flags: dict[str, Status] = field(default_factory=dict)
     reasons: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unseen_top: dict[str, int] = field(default_factory=dict)
     histogram: Histogram | None = None
 
     @property

@@ -79,6 +79,9 @@ def test_unseen_categories_are_found() -> None:
     assert cat.unseen_rate == pytest.approx(0.1, abs=0.02)
     assert cat.flags["unseen_rate"] == "alert"
     assert cat.histogram is not None and "(unseen)" in cat.histogram.labels
+    assert [(e["feature"], e["unseen category"]) for e in report.examples] == [
+        ("category", "crypto")
+    ]
 
 
 def test_null_rate_change_is_found() -> None:
@@ -160,3 +163,15 @@ def test_timestamps_and_dictionary_strings() -> None:
     assert report.feature("cat").status == "ok"
     hist = report.feature("seen_at").histogram
     assert hist is not None and hist.labels[0].startswith("< 2023-")
+
+
+def test_thresholds_from_mapping() -> None:
+    th = Thresholds.from_mapping({"psi_warn": "0.2", "psi_alert": 0.5, "min_samples": "30"})
+    assert (th.psi_warn, th.psi_alert, th.min_samples) == (0.2, 0.5, 30)
+    assert isinstance(th.min_samples, int)
+    with pytest.raises(AuditError, match=r"view 'u'.*unknown threshold.*psi_wran"):
+        Thresholds.from_mapping({"psi_wran": 1}, what="view 'u'")
+    with pytest.raises(AuditError, match="must be a number"):
+        Thresholds.from_mapping({"psi_warn": "high"})
+    with pytest.raises(AuditError, match="whole number"):
+        Thresholds.from_mapping({"n_bins": 2.5})
