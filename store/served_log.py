@@ -150,7 +150,7 @@ class ServedLogWriter:
             stop = any(item is _STOP for item in batch)
             items = [item for item in batch if item is not _STOP]
             try:
-                self._write(b"".join(self._line(item) for item in items))  # type: ignore[arg-type]
+                self._write([self._line(item) for item in items])  # type: ignore[arg-type]
                 self.written += len(items)
             except (OSError, TypeError, ValueError):
                 self.errors += len(items)
@@ -182,15 +182,24 @@ class ServedLogWriter:
         }
         return orjson.dumps(record, option=_DUMP, default=str) + b"\n"
 
-    def _write(self, data: bytes) -> None:
-        if not data:
-            return
-        if self._file is None or (self._size and self._size + len(data) > self.max_bytes):
-            self._rotate()
-        assert self._file is not None
-        self._file.write(data)
-        self._file.flush()
-        self._size += len(data)
+    def _write(self, lines: list[bytes]) -> None:
+        chunk: list[bytes] = []
+        size = self._size
+        for line in lines:
+            if self._file is None or (size and size + len(line) > self.max_bytes):
+                self._flush(chunk)
+                self._rotate()
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        self._flush(chunk)
+
+    def _flush(self, chunk: list[bytes]) -> None:
+        if chunk and self._file is not None:
+            data = b"".join(chunk)
+            self._file.write(data)
+            self._file.flush()
+            self._size += len(data)
 
     def _rotate(self) -> None:
         self._close_file()

@@ -140,7 +140,11 @@ async def health() -> Response:
     return JSONResponse({"status": "ok"})
 
 
-@open_router.get("/ready", summary="Redis answers and the registry is applied")
+@open_router.get(
+    "/ready",
+    summary="Redis answers and the registry is applied",
+    responses={503: {"description": "Not ready: the body lists the problems"}},
+)
 async def ready(request: Request) -> Response:
     """200 when the server can answer reads; 503 naming each problem otherwise."""
     ctx = context(request)
