@@ -177,13 +177,15 @@ def audit_feature(
     base_null = _null_rate(baseline)
     cur_null = _null_rate(current)
     result = FeatureResult(name, "skipped", "ok", len(baseline), len(current), base_null, cur_null)
-    if vtype.is_list:
-        result.notes.append("list features are not audited for drift")
-    elif _is_categorical(vtype, baseline, th):
-        _categorical(result, baseline, current, th)
-    else:
-        is_time = vtype.scalar == "timestamp"
-        _numeric(result, _as_float(baseline), _as_float(current), th, is_time=is_time)
+    try:
+        _compare(result, vtype, baseline, current, th)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        # Served values that no longer read as the trained type are skew, not a crash.
+        result.kind, result.histogram = "skipped", None
+        result.flags["type"] = "alert"
+        result.reasons.append(
+            f"types differ: baseline {baseline.type}, current {current.type} ({exc})"
+        )
     _flag_range(
         result,
         "null_rate",
@@ -194,6 +196,22 @@ def audit_feature(
     )
     result.status = worst(tuple(result.flags.values()))
     return result
+
+
+def _compare(
+    result: FeatureResult,
+    vtype: ValueType,
+    baseline: pa.ChunkedArray,
+    current: pa.ChunkedArray,
+    th: Thresholds,
+) -> None:
+    if vtype.is_list:
+        result.notes.append("list features are not audited for drift")
+    elif _is_categorical(vtype, baseline, th):
+        _categorical(result, baseline, current, th)
+    else:
+        is_time = vtype.scalar == "timestamp"
+        _numeric(result, _as_float(baseline), _as_float(current), th, is_time=is_time)
 
 
 def _numeric(

@@ -175,3 +175,19 @@ def test_thresholds_from_mapping() -> None:
         Thresholds.from_mapping({"psi_warn": "high"})
     with pytest.raises(AuditError, match="whole number"):
         Thresholds.from_mapping({"n_bins": 2.5})
+
+
+def test_type_change_is_an_alert_not_a_crash() -> None:
+    base = pa.table({"x": np.arange(200.0)})
+    cur = pa.table({"x": [f"v{i}" for i in range(200)]})
+    result = drift_audit(base, cur).feature("x")
+    assert result.status == "alert"
+    assert result.flags == {"type": "alert"}
+    assert "types differ" in result.reasons[0]
+
+
+def test_empty_tables_audit_without_error() -> None:
+    empty = pa.table({"x": pa.array([], pa.float64()), "c": pa.array([], pa.string())})
+    report = drift_audit(empty, empty)
+    assert report.status == "ok"
+    assert all("no non-null values" in r.notes[0] for r in report.features)
