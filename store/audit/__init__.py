@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
-from store.audit.drift import Thresholds, drift_audit
+from store.audit.drift import drift_audit
 from store.audit.report import AuditReport, DriftReport, FeatureResult, Histogram, Status
+from store.audit.thresholds import Thresholds
 from store.audit.webhook import post_webhook
 
 __all__ = [

@@ -27,10 +27,8 @@ the worst feature status.
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -39,69 +37,11 @@ import pyarrow.compute as pc
 
 from store.audit import metrics
 from store.audit.categories import category_bins, histogram_for
+from store.audit.columns import as_float, edge_labels, infer_type, null_rate
 from store.audit.report import DriftReport, FeatureResult, Histogram, Status, worst
+from store.audit.thresholds import Thresholds
 from store.errors import AuditError
 from store.types import ValueType
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Per-feature drift thresholds (defaults follow the spec: PSI 0.1 warn, 0.25 alert)."""
-
-    psi_warn: float = 0.1
-    psi_alert: float = 0.25
-    js_warn: float = 0.05
-    js_alert: float = 0.15
-    null_warn: float = 0.05
-    null_alert: float = 0.2
-    unseen_warn: float = 0.01
-    unseen_alert: float = 0.05
-    effect_warn: float = 0.1
-    alpha: float = 0.01
-    min_samples: int = 100
-    n_bins: int = 10
-    max_categories: int = 50
-    int_category_max: int = 20
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int | float) or math.isnan(value) or value < 0:
-                raise AuditError(f"Thresholds.{f.name} must be a number >= 0, got {value!r}")
-        for metric in ("psi", "js", "null", "unseen"):
-            warn, alert = getattr(self, f"{metric}_warn"), getattr(self, f"{metric}_alert")
-            if warn > alert:
-                raise AuditError(
-                    f"Thresholds: {metric}_warn ({warn}) is above {metric}_alert ({alert}); "
-                    "set warn <= alert"
-                )
-
-    @classmethod
-    def from_mapping(
-        cls, values: Mapping[str, object], *, base: Thresholds | None = None, what: str = "drift"
-    ) -> Thresholds:
-        """Thresholds from a mapping such as a YAML block or view tags (``"0.2"`` is parsed).
-
-        Keys not given keep their value from ``base`` (default: the defaults). An unknown key
-        or a non-number is an :class:`AuditError` naming ``what``, the key and the fix.
-        """
-        names = [f.name for f in fields(cls)]
-        unknown = sorted(set(values) - set(names))
-        if unknown:
-            raise AuditError(f"{what}: unknown threshold(s) {unknown}; use any of {names}")
-        parsed: dict[str, Any] = {}
-        for key, raw in values.items():
-            try:
-                number = float(raw)  # type: ignore[arg-type]
-            except (TypeError, ValueError) as exc:
-                raise AuditError(f"{what}: threshold {key} must be a number, got {raw!r}") from exc
-            if key in _COUNTS and not number.is_integer():
-                raise AuditError(f"{what}: threshold {key} must be a whole number, got {raw!r}")
-            parsed[key] = int(number) if key in _COUNTS else number
-        return replace(base or cls(), **parsed)
-
-
-_COUNTS = frozenset({"min_samples", "n_bins", "max_categories", "int_category_max"})
 
 
 def drift_audit(
@@ -174,8 +114,8 @@ def audit_feature(
     name: str, vtype: ValueType, baseline: pa.ChunkedArray, current: pa.ChunkedArray, th: Thresholds
 ) -> FeatureResult:
     """Audit one feature column (see the module docstring for the rules)."""
-    base_null = _null_rate(baseline)
-    cur_null = _null_rate(current)
+    base_null = null_rate(baseline)
+    cur_null = null_rate(current)
     result = FeatureResult(name, "skipped", "ok", len(baseline), len(current), base_null, cur_null)
     try:
         _compare(result, vtype, baseline, current, th)
@@ -211,7 +151,7 @@ def _compare(
         _categorical(result, baseline, current, th)
     else:
         is_time = vtype.scalar == "timestamp"
-        _numeric(result, _as_float(baseline), _as_float(current), th, is_time=is_time)
+        _numeric(result, as_float(baseline), as_float(current), th, is_time=is_time)
 
 
 def _numeric(
@@ -227,7 +167,7 @@ def _numeric(
     result.js = metrics.js_divergence(bc, cc)
     result.kl = metrics.kl_divergence(cc, bc)
     result.ks, result.ks_pvalue = metrics.ks(base, cur)
-    labels = _edge_labels(edges, is_time=is_time)
+    labels = edge_labels(edges, is_time=is_time)
     result.histogram = Histogram(labels, bc.tolist(), cc.tolist())
     _flag_distribution(result, th, low=_low(base.size, cur.size, th))
     if not _low(base.size, cur.size, th) and result.ks_pvalue < th.alpha:
@@ -330,24 +270,8 @@ def _resolve_features(
                     )
         return {k: ValueType.parse(v, what=f"feature {k!r}") for k, v in features.items()}
     shared = [c for c in baseline.column_names if c in current.column_names]
-    inferred = {c: _infer_type(baseline.schema.field(c).type) for c in shared}
+    inferred = {c: infer_type(baseline.schema.field(c).type) for c in shared}
     return {c: t for c, t in inferred.items() if t is not None}
-
-
-def _infer_type(dtype: pa.DataType) -> ValueType | None:
-    if pa.types.is_dictionary(dtype):
-        dtype = dtype.value_type
-    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
-        inner = _infer_type(dtype.value_type)
-        return ValueType(inner.scalar, is_list=True) if inner else None
-    checks = [
-        ("bool", pa.types.is_boolean),
-        ("int64", pa.types.is_integer),
-        ("float64", pa.types.is_floating),
-        ("string", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)),
-        ("timestamp", lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t)),
-    ]
-    return next((ValueType(name) for name, check in checks if check(dtype)), None)
 
 
 def _is_categorical(vtype: ValueType, baseline: pa.ChunkedArray, th: Thresholds) -> bool:
@@ -356,57 +280,3 @@ def _is_categorical(vtype: ValueType, baseline: pa.ChunkedArray, th: Thresholds)
     if vtype.is_integer:
         return bool(pc.count_distinct(baseline).as_py() <= th.int_category_max)
     return False
-
-
-def _as_float(column: pa.ChunkedArray) -> np.ndarray:
-    dtype = column.type
-    if pa.types.is_dictionary(dtype):
-        column = column.cast(dtype.value_type)
-    if pa.types.is_date(column.type):
-        column = column.cast(pa.timestamp("us"))
-    if pa.types.is_timestamp(column.type):
-        column = column.cast(pa.int64())
-    return np.asarray(column.cast(pa.float64()).to_numpy(), dtype=np.float64)
-
-
-def _null_rate(column: pa.ChunkedArray) -> float:
-    if len(column) == 0:
-        return 0.0
-    nulls = int(column.null_count)
-    if pa.types.is_floating(column.type):
-        nulls += int(pc.sum(pc.is_nan(column)).as_py() or 0)
-    return float(nulls / len(column))
-
-
-def _edge_labels(edges: np.ndarray, *, is_time: bool = False) -> list[str]:
-    inner = _format_edges(edges[1:-1], is_time=is_time)
-    if not inner:
-        return ["all"]
-    if len(inner) == 2 and edges[2] == np.nextafter(edges[1], np.inf):  # constant baseline
-        value = _format_edges(edges[1:2], is_time=is_time)[0]
-        return [f"< {value}", f"= {value}", f"> {value}"]
-    return [
-        f"< {inner[0]}",
-        *(f"{a} – {b}" for a, b in itertools.pairwise(inner)),
-        f"≥ {inner[-1]}",
-    ]
-
-
-def _format_edges(edges: np.ndarray, *, is_time: bool) -> list[str]:
-    """Edge labels: UTC times for timestamps; else as many decimals as the bin widths need."""
-    if is_time:
-        times = edges.astype(np.int64).astype("datetime64[us]")
-        wide = edges.size < 2 or float(np.min(np.diff(edges))) >= 2 * 86_400_000_000
-        unit = "D" if wide else "m"
-        return [str(t).replace("T", " ") for t in times.astype(f"datetime64[{unit}]")]
-    if edges.size == 0:
-        return []
-    span = float(np.max(np.abs(edges)))
-    if span >= 1e6:
-        return [f"{e:.4g}" for e in edges]
-    widths = np.diff(edges)
-    scale = float(np.min(widths[widths > 0])) if np.any(widths > 0) else max(span, 1.0)
-    if scale < 1e-9 * max(span, 1.0):
-        return [f"{e:.6g}" for e in edges]
-    decimals = min(max(1 - math.floor(math.log10(scale)), 0), 6)
-    return [f"{e:.{decimals}f}" for e in edges]
