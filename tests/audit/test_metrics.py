@@ -187,3 +187,8 @@ def test_quantile_bins_are_increasing_and_cover_every_value(xs: list[float], n_b
     assert len(edges) - 1 <= max(n_bins, 3)
     values = np.asarray(xs, dtype=float)
     assert m.bin_counts(values, edges).sum() == np.count_nonzero(~np.isnan(values))
+
+
+@pytest.mark.parametrize("lam", [0.05, 0.3, 0.8, 0.99, 1.0, 1.2, 2.0, 3.0, 5.0, 8.0])
+def test_kolmogorov_sf_matches_scipy(lam: float) -> None:
+    assert m.kolmogorov_sf(lam) == pytest.approx(st.kstwobign.sf(lam), rel=1e-9)
