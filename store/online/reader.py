@@ -14,8 +14,9 @@ from typing import Any
 
 from store.definitions import FeatureView
 from store.errors import FeatureNotFoundError
-from store.online.codec import decode, from_micros, to_micros
+from store.online.codec import decode_many, from_micros, to_micros
 from store.online.keys import entity_keys_from_rows, key_prefix, key_suffix
+from store.types import ValueType
 
 _META = (b"_e", b"_c", b"_v")
 
@@ -95,6 +96,7 @@ def plan_read(
     """
     prefix = key_prefix(project)
     commands: list[tuple[Any, ...]] = []
+    entities: dict[tuple[tuple[str, ValueType], ...], list[bytes]] = {}
     for req in requests:
         known = set(req.view.feature_names)
         for name in req.features:
@@ -105,8 +107,13 @@ def plan_read(
                 )
         fields = (*_META, *(f.encode() for f in req.features))
         suffix = key_suffix(req.view.name)
-        for entity in entity_keys_from_rows(entity_rows, req.view.join_keys):
-            commands.append(("HMGET", prefix + entity + suffix, *fields))
+        join_keys = req.view.join_keys
+        signature = tuple(join_keys.items())
+        if signature not in entities:  # views of the same entity share its encoded keys
+            entities[signature] = entity_keys_from_rows(entity_rows, join_keys)
+        commands.extend(
+            ("HMGET", prefix + entity + suffix, *fields) for entity in entities[signature]
+        )
     return ReadPlan(tuple(requests), len(entity_rows), commands)
 
 
@@ -122,39 +129,40 @@ def decode_read(plan: ReadPlan, replies: Sequence[Any], now: datetime) -> ReadRe
     columns: list[FeatureValues] = []
     n = plan.n_rows
     for k, req in enumerate(plan.requests):
-        cols = [FeatureValues(req.view.name, f, req.version) for f in req.features]
-        ttl_us = _ttl_micros(req.view)
-        version = req.version.encode()
-        for reply in replies[k * n : (k + 1) * n]:
-            _decode_row(reply, cols, version, ttl_us, now_us)
-        columns.extend(cols)
+        columns.extend(_decode_view(req, replies[k * n : (k + 1) * n], now_us))
     return ReadResult(columns, now)
 
 
-def _decode_row(
-    reply: Sequence[bytes | None],
-    cols: list[FeatureValues],
-    version: bytes,
-    ttl_us: int | None,
-    now_us: int,
-) -> None:
-    raw_e, _, raw_v = reply[0], reply[1], reply[2]
-    if raw_e is None:
-        status, event_ts = Status.MISSING, None
-    else:
+def _decode_view(req: ViewRead, replies: Sequence[Any], now_us: int) -> list[FeatureValues]:
+    # Column at a time: a read's client time is dominated by per-value Python work.
+    ttl_us = _ttl_micros(req.view)
+    version = req.version.encode()
+    statuses: list[Status] = []
+    events: list[datetime | None] = []
+    for reply in replies:
+        raw_e = reply[0]
+        if raw_e is None:
+            statuses.append(Status.MISSING)
+            events.append(None)
+            continue
         event_us = int(raw_e)
-        event_ts = from_micros(event_us)
-        if raw_v != version:
-            status = Status.VERSION_MISMATCH
+        events.append(from_micros(event_us))
+        if reply[2] != version:
+            statuses.append(Status.VERSION_MISMATCH)
         elif ttl_us is not None and now_us - event_us > ttl_us:
-            status = Status.EXPIRED
+            statuses.append(Status.EXPIRED)
         else:
-            status = Status.PRESENT
-    for col, payload in zip(cols, reply[3:], strict=True):
-        if status is Status.PRESENT and payload is not None:
-            col.values.append(decode(payload))
-            col.statuses.append(status)
-        else:
-            col.values.append(None)
-            col.statuses.append(Status.MISSING if status is Status.PRESENT else status)
-        col.event_ts.append(event_ts)
+            statuses.append(Status.PRESENT)
+    present = [s is Status.PRESENT for s in statuses]
+    cols = []
+    for j, name in enumerate(req.features, start=3):
+        payloads = [reply[j] for reply in replies]
+        values = decode_many([p if ok else None for p, ok in zip(payloads, present, strict=True)])
+        col_statuses = list(statuses)
+        for i, (payload, ok) in enumerate(zip(payloads, present, strict=True)):
+            if ok and payload is None:  # a row without this field: nothing to return
+                col_statuses[i] = Status.MISSING
+        cols.append(
+            FeatureValues(req.view.name, name, req.version, values, col_statuses, list(events))
+        )
+    return cols

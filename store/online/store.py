@@ -22,6 +22,7 @@ from store.online.connection import (
     connect,
     connect_async,
     mask_url,
+    roundtrip,
     translate,
 )
 from store.online.embedded import ensure_embedded
@@ -109,10 +110,10 @@ class OnlineStore(_Base):
         """
         plan = plan_read(self.project, requests, entity_rows)
         with translate(self._resolve_url()):
-            pipe = self.client.pipeline(transaction=False)
-            for command in plan.commands:
-                pipe.execute_command(*command)
-            replies = pipe.execute()
+            replies = roundtrip(self.client, plan.commands)
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    raise reply
         return decode_read(plan, replies, now)
 
     def set_watermark(self, view: FeatureView | str, version: str, as_of: datetime) -> None:

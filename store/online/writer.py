@@ -21,7 +21,7 @@ from redis.exceptions import NoScriptError
 from store.definitions import FeatureView
 from store.errors import EntityFrameError, OnlineStoreError
 from store.online.codec import CodecError, encode_column
-from store.online.connection import SyncClient, describe, mask_url, translate
+from store.online.connection import SyncClient, describe, mask_url, roundtrip, translate
 from store.online.keys import entity_keys_from_table, full_keys, key_prefix, key_suffix
 
 EVENT_TS = "__event_ts"
@@ -184,11 +184,7 @@ class Writer:
         return stats
 
     def _pipeline(self, rows: list[list[Any]]) -> list[Any]:
-        pipe = self._client.pipeline(transaction=False)
-        for args in rows:
-            pipe.execute_command("EVALSHA", SCRIPT_SHA, *args)
-        replies: list[Any] = pipe.execute(raise_on_error=False)
-        return replies
+        return roundtrip(self._client, [("EVALSHA", SCRIPT_SHA, *args) for args in rows])
 
 
 def _is_noscript(reply: Any) -> bool:
