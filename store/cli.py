@@ -36,7 +36,9 @@ err = Console(stderr=True)
 
 RepoOpt = Annotated[
     Path,
-    typer.Option("--repo", "-r", help="Feature repo folder (holding parity.yaml).", show_default=True),
+    typer.Option(
+        "--repo", "-r", help="Feature repo folder (holding parity.yaml).", show_default=True
+    ),
 ]
 FeaturesOpt = Annotated[
     list[str],
@@ -123,12 +125,12 @@ def training_frame(
     features: FeaturesOpt,
     out: Annotated[Path, typer.Option(help="Where to write the training frame (Parquet).")],
     repo: RepoOpt = Path("."),
-    full_feature_names: Annotated[
-        bool, typer.Option(help="Name columns view__feature.")
-    ] = False,
+    full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
     """Build a point-in-time correct training frame and stream it to a Parquet file."""
-    spec: list[str] | str = features[0] if len(features) == 1 and ":" not in features[0] else features
+    spec: list[str] | str = (
+        features[0] if len(features) == 1 and ":" not in features[0] else features
+    )
     frame = _store(repo).get_historical_features(
         entities, spec, full_feature_names=full_feature_names, out_path=out
     )
@@ -145,7 +147,7 @@ def _print_manifest(manifest: dict[str, Any]) -> None:
             name,
             str(info.get("version", "")),
             ", ".join(info.get("features", [])),
-            f"{info.get('leakage_guard_changed', 0):,}",
+            f"{info.get('leakage', {}).get('changed_vs_naive_join', 0):,}",
             f"{info.get('beyond_watermark', 0):,}",
         )
     console.print(table)
@@ -242,7 +244,9 @@ def get(
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
     """Read features from the online store, with each value's status and age."""
-    spec: list[str] | str = features[0] if len(features) == 1 and ":" not in features[0] else features
+    spec: list[str] | str = (
+        features[0] if len(features) == 1 and ":" not in features[0] else features
+    )
     resp = _store(repo).get_online_features(
         spec, _parse_entity(entity), full_feature_names=full_feature_names
     )

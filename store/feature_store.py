@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -22,6 +22,7 @@ from store.materialize import MaterializeResult, Progress, materialize_views
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import get_historical_features
 from store.offline.validate import ValidationReport, validate_view
+from store.online.reader import ViewRead
 from store.online.store import AsyncOnlineStore, OnlineStore
 from store.online_response import OnlineResponse
 from store.push import PushResult, push_rows
@@ -29,7 +30,7 @@ from store.registry import Definitions, FeatureRef, Plan, Registry, load_definit
 from store.registry import resolve_features as _resolve
 from store.training_frame import TrainingFrame
 
-EntityInput = pd.DataFrame | pa.Table | str | Path
+EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
 
 
 def _utc(ts: datetime | None) -> datetime:
@@ -196,10 +197,20 @@ class FeatureStore:
             progress=progress,
         )
 
-    def _reads(self, features: Sequence[str] | str, full_feature_names: bool) -> list[Any]:
+    def _reads(
+        self, features: Sequence[str] | str, full_feature_names: bool
+    ) -> tuple[list[ViewRead], list[FeatureRef]]:
+        """One ViewRead per view (so a read is N entities x K views HMGETs), and the refs."""
         refs = self.resolve(features, full_feature_names=full_feature_names)
-        versions = dict((v.name, ver) for v, ver in self.applied_views(sorted({r.view for r in refs})))
-        return [(self.definitions.view(r.view), versions[r.view], r) for r in refs]
+        versions = {v.name: ver for v, ver in self.applied_views(sorted({r.view for r in refs}))}
+        by_view: dict[str, list[str]] = {}
+        for ref in refs:
+            by_view.setdefault(ref.view, []).append(ref.feature)
+        defs = self.definitions
+        reads = [
+            ViewRead(defs.view(name), versions[name], feats) for name, feats in by_view.items()
+        ]
+        return reads, refs
 
     def get_online_features(
         self,
@@ -210,8 +221,9 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """Read features for entity keys, each with status and event time."""
-        reads = self._reads(features, full_feature_names)
-        return self.online.read(reads, list(entity_rows), _utc(now))
+        reads, refs = self._reads(features, full_feature_names)
+        rows = [dict(r) for r in entity_rows]
+        return OnlineResponse.from_read(self.online.read(reads, rows, _utc(now)), refs, rows)
 
     async def get_online_features_async(
         self,
@@ -222,8 +234,10 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """:meth:`get_online_features` for asyncio callers (the feature server)."""
-        reads = self._reads(features, full_feature_names)
-        return await self.online_async.read(reads, list(entity_rows), _utc(now))
+        reads, refs = self._reads(features, full_feature_names)
+        rows = [dict(r) for r in entity_rows]
+        result = await self.online_async.read(reads, rows, _utc(now))
+        return OnlineResponse.from_read(result, refs, rows)
 
     def push(self, view: str, rows: EntityInput | Sequence[Mapping[str, Any]]) -> PushResult:
         """Stream rows into a view: stamped created now, appended offline, CAS-written online."""

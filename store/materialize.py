@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+import pyarrow as pa
+
 from store.definitions import FeatureView
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import snapshot
@@ -60,7 +62,7 @@ def materialize_view(
     for batch in reader:
         if batch.num_rows == 0:
             continue
-        stats = online.write(view, version, batch)
+        stats = online.write(view, version, pa.Table.from_batches([batch]))
         rows += batch.num_rows
         written += stats.written
         skipped += stats.skipped

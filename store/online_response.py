@@ -1,30 +1,24 @@
-"""What an online read returns: values with their status and event time, column by column."""
+"""What an online read returns: values with their status and event time, column by column.
+
+Statuses (:class:`Status`): ``PRESENT`` the stored value of the view's current version within
+its ttl; ``MISSING`` never written (or expired out of Redis); ``EXPIRED`` stored but
+``now - event_ts > ttl`` (value withheld); ``VERSION_MISMATCH`` written by another version of
+the view than the registry's current one (value withheld until the new version is
+materialized).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any
+
+from store.online.reader import ReadResult, Status
+from store.registry import FeatureRef
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class Status(StrEnum):
-    """Why a value is (or is not) there.
-
-    ``PRESENT``: the stored value, written by the view's current version, within its ttl.
-    ``MISSING``: nothing was ever written for this key (or the key expired out of Redis).
-    ``EXPIRED``: a value exists but ``now - event_ts > ttl``; the value is withheld (null).
-    ``VERSION_MISMATCH``: the stored value was written by another version of the view than
-    the registry's current one; withheld (null) until the new version is materialized.
-    """
-
-    PRESENT = "PRESENT"
-    MISSING = "MISSING"
-    EXPIRED = "EXPIRED"
-    VERSION_MISMATCH = "VERSION_MISMATCH"
 
 
 @dataclass
@@ -58,6 +52,21 @@ class OnlineResponse:
     def feature_names(self) -> list[str]:
         return [c.name for c in self.columns]
 
+    @classmethod
+    def from_read(
+        cls, result: ReadResult, refs: Sequence[FeatureRef], entity_rows: list[dict[str, Any]]
+    ) -> OnlineResponse:
+        """The online store's columns in request order, named by their output names."""
+        columns = []
+        for ref in refs:
+            c = result.column(ref.view, ref.feature)
+            columns.append(
+                FeatureColumn(
+                    ref.output, c.view, c.feature, c.version, c.values, c.statuses, c.event_ts
+                )
+            )
+        return cls(entity_rows, columns, result.now)
+
     def to_dict(self, *, include_metadata: bool = False) -> dict[str, list[Any]]:
         """Columns by name: join keys, then features (plus ``name__status`` and
         ``name__event_timestamp`` with ``include_metadata``)."""
@@ -84,3 +93,6 @@ class OnlineResponse:
             for status in col.statuses:
                 per[str(status)] = per.get(str(status), 0) + 1
         return counts
+
+
+__all__ = ["FeatureColumn", "OnlineResponse", "Status"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -36,12 +37,14 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
     plan = fs.apply()
     for change in plan.changes:
         if change.kind != "unchanged":
-            console.print(f"  {change.kind} {change.object_type} {change.name} {change.new_version}")
+            console.print(
+                f"  {change.kind} {change.object_type} {change.name} {change.new_version}"
+            )
     console.print(f"  {len(fs.definitions.views)} views, {len(fs.definitions.services)} services")
 
     step("Validate sources")
     for report in fs.validate():
-        console.print(f"  {report.summary_line()}")
+        console.print("  " + report.render().splitlines()[0])
 
     step("Training frame")
     entities = entity_frame(fs.data_dir)
@@ -50,19 +53,22 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
     manifest = frame.manifest
     console.print(f"  {manifest['rows']:,} rows x {SERVICE} -> {out}")
     for name, info in manifest["views"].items():
+        leak = info["leakage"]
         console.print(
-            f"  {name}: leakage guard changed {info['leakage_guard_changed']:,} values, "
-            f"watermark dropped {info['watermark_changed']:,}, "
-            f"{info['beyond_watermark']:,} rows beyond the source watermark"
+            f"  {name}: {leak['changed_vs_naive_join']:,} values differ from a naive join "
+            f"({leak['naive_value_not_yet_landed']:,} had not landed, "
+            f"{leak['naive_value_beyond_allowed_lateness']:,} were too late); "
+            f"{info['beyond_watermark']:,} rows ask beyond the source watermark"
         )
-    console.print(frame.to_pandas().head(5).to_string(index=False))
+    _print_head(console, frame.to_arrow().slice(0, 5))
 
     step("Materialize to Redis")
     now = datetime.now(UTC)
     for result in fs.materialize_incremental(now):
+        since = f"since {result.start:%Y-%m-%d %H:%M}" if result.start else "all keys"
         console.print(
-            f"  {result.view}: {result.written:,} keys written in {result.seconds:.2f}s "
-            f"(as of {result.end:%Y-%m-%d %H:%M} UTC)"
+            f"  {result.view}: {result.written:,} keys written ({since}, as of "
+            f"{result.end:%Y-%m-%d %H:%M} UTC) in {result.seconds:.2f}s"
         )
 
     step("Online read")
@@ -81,6 +87,23 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
         table.add_row(*cells)
     console.print(table)
     return fs
+
+
+def _print_head(console: Console, rows: pa.Table) -> None:
+    table = Table(show_header=True, title="First rows of the training frame")
+    for name in rows.column_names:
+        table.add_column(name, overflow="fold")
+    for row in rows.to_pylist():
+        table.add_row(*(_cell(v) for v in row.values()))
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, datetime):
+        return f"{value:%m-%d %H:%M}"
+    return "null" if value is None else str(value)
 
 
 def _steps(console: Console):  # type: ignore[no-untyped-def]

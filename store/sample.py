@@ -14,11 +14,12 @@ The same ``seed`` and ``end`` always give the same files, bit for bit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute
 import pyarrow.parquet as pq
 
 US = 1_000_000
@@ -224,6 +225,12 @@ def _merchants(rng: np.random.Generator, merchants: int, start_us: int, days: in
 def entity_frame(data_dir: Path, *, rows: int = 5_000, seed: int = 11) -> pa.Table:
     """A training request: a sample of transactions with their label, as of each transaction."""
     tx = pq.read_table(data_dir / "transactions.parquet")
+    # Leave the first week out: a model is trained once features have history.
+    times = tx.column("event_timestamp")
+    first = pa.compute.min(times).as_py()
+    tx = tx.filter(
+        pa.compute.greater_equal(times, pa.scalar(first + timedelta(days=7), times.type))
+    )
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(tx.num_rows, min(rows, tx.num_rows), replace=False))
     return tx.take(pa.array(pick)).select(
