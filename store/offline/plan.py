@@ -11,8 +11,7 @@ Per key, a row is *dominated* when another row of the key is visible no later th
 the dominated row is visible, so is the better one, so it can never be chosen. The rows that
 are not dominated (the "frontier") rank strictly higher as ``vis_ts`` grows, so the value at
 ``t`` is simply the frontier row with the greatest ``vis_ts < t``: an ASOF join. A running
-maximum over ``ORDER BY vis_ts RANGE ... CURRENT ROW`` (peers with the same ``vis_ts``
-included) finds the frontier in one sort.
+maximum in ``vis_ts`` order finds the frontier in one sort (see :func:`frontier`).
 
 The *naive* plan (what a join on event time alone would give) uses ``vis_ts = event_ts`` and
 no lateness filter; it only feeds the leakage counts of the manifest.
@@ -39,7 +38,7 @@ from store.offline.sql import (
     quote_ident,
 )
 
-_RANK = f"struct_pack(e := {EVENT_TS}, c := {CREATED_TS}, f := {FILE_IDX}, r := {ROW_NUM})"
+_RANK = f"(CAST(epoch_us({EVENT_TS}) AS HUGEINT) << 64) + epoch_us({CREATED_TS})"
 
 
 @dataclass(frozen=True)
@@ -73,14 +72,21 @@ def candidates(view: FeatureView, source: str, *, naive: bool = False) -> str:
 
 
 def frontier(view: FeatureView, source: str, *, naive: bool = False) -> str:
-    """The rows that can win at some t (see the module docstring), with ``__vis_ts``."""
-    part = idents(view.join_keys)
-    best = (
-        f"max({_RANK}) OVER (PARTITION BY {part} ORDER BY {VIS_TS} "
-        "RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    """The rows that can win at some t (see the module docstring), with ``__vis_ts``.
+
+    Rows are sorted per key by ``(vis_ts, event_ts, created_ts, file, row)``. A row is kept
+    when its ``(event_ts, created_ts)`` (packed in a HUGEINT: both fit in 64 bits) equals the
+    running maximum, and it is the last of the rows with its ``vis_ts``: the best of its peers.
+    Exact ties share ``vis_ts``, so the last one is the one written last.
+    """
+    window = (
+        f"(PARTITION BY {idents(view.join_keys)} ORDER BY {VIS_TS}, {EVENT_TS}, {CREATED_TS}, "
+        f"{FILE_IDX}, {ROW_NUM} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     return (
-        f"SELECT * FROM ({candidates(view, source, naive=naive)}) AS cand QUALIFY {best} = {_RANK}"
+        f"SELECT * FROM ({candidates(view, source, naive=naive)}) AS cand "
+        f"QUALIFY max({_RANK}) OVER {window} = {_RANK} "
+        f"AND coalesce(lead({VIS_TS}) OVER {window} <> {VIS_TS}, true)"
     )
 
 
