@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from store.audit.drift import drift_audit
 from store.audit.report import AuditReport, DriftReport, FeatureResult, Histogram, Status
+from store.audit.served import served_columns
 from store.audit.thresholds import Thresholds
 from store.audit.webhook import post_webhook
 
@@ -20,4 +21,5 @@ __all__ = [
     "Thresholds",
     "drift_audit",
     "post_webhook",
+    "served_columns",
 ]

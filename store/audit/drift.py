@@ -28,8 +28,9 @@ the worst feature status.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import pyarrow as pa
@@ -43,10 +44,12 @@ from store.audit.thresholds import Thresholds
 from store.errors import AuditError
 from store.types import ValueType
 
+Columns: TypeAlias = "pa.Table | Mapping[str, pa.Array | pa.ChunkedArray]"
+
 
 def drift_audit(
-    baseline: pa.Table,
-    current: pa.Table,
+    baseline: Columns,
+    current: Columns,
     features: dict[str, ValueType] | None = None,
     thresholds: dict[str, Thresholds] | None = None,
     *,
@@ -55,8 +58,10 @@ def drift_audit(
     """Compare each feature's distribution in ``current`` against ``baseline``.
 
     Args:
-        baseline: the reference population (e.g. the training frame).
-        current: the population to check (e.g. the served-feature log).
+        baseline: the reference population (e.g. the training frame): a table, or a mapping
+            of feature name to column (columns may differ in length).
+        current: the population to check: another frame, or the served-feature log as
+            columns (see :func:`store.audit.served.served_columns`).
         features: feature name -> type; default every column the two tables share, typed
             from the baseline's Arrow schema.
         thresholds: per-feature overrides of ``default_thresholds``.
@@ -70,7 +75,8 @@ def drift_audit(
             unknown feature.
     """
     default = default_thresholds or Thresholds()
-    features = _resolve_features(baseline, current, features)
+    base_cols, cur_cols = _columns(baseline), _columns(current)
+    features = _resolve_features(base_cols, cur_cols, features)
     overrides = dict(thresholds or {})
     unknown = sorted(set(overrides) - set(features))
     if unknown:
@@ -79,9 +85,7 @@ def drift_audit(
             f"the audited features are {sorted(features)}"
         )
     rows = [
-        audit_feature(
-            name, vt, baseline.column(name), current.column(name), overrides.get(name, default)
-        )
+        audit_feature(name, vt, base_cols[name], cur_cols[name], overrides.get(name, default))
         for name, vt in features.items()
     ]
     status = worst([r.status for r in rows])
@@ -91,8 +95,8 @@ def drift_audit(
         "warn": sum(r.status == "warn" for r in rows),
         "ok": sum(r.status == "ok" for r in rows),
         "skipped": sum(r.kind == "skipped" for r in rows),
-        "baseline_rows": baseline.num_rows,
-        "current_rows": current.num_rows,
+        "baseline_rows": max((len(c) for c in base_cols.values()), default=0),
+        "current_rows": max((len(c) for c in cur_cols.values()), default=0),
     }
     params = {
         "default_thresholds": asdict(default),
@@ -257,20 +261,30 @@ def _low(n_base: int, n_cur: int, th: Thresholds) -> bool:
     return min(n_base, n_cur) < th.min_samples
 
 
+def _columns(data: Columns) -> dict[str, pa.ChunkedArray]:
+    if isinstance(data, pa.Table):
+        return {name: data.column(name) for name in data.column_names}
+    return {
+        name: col if isinstance(col, pa.ChunkedArray) else pa.chunked_array([col])
+        for name, col in data.items()
+    }
+
+
 def _resolve_features(
-    baseline: pa.Table, current: pa.Table, features: dict[str, ValueType] | None
+    baseline: dict[str, pa.ChunkedArray],
+    current: dict[str, pa.ChunkedArray],
+    features: dict[str, ValueType] | None,
 ) -> dict[str, ValueType]:
     if features is not None:
         for name in features:
-            for side, table in (("baseline", baseline), ("current", current)):
-                if name not in table.column_names:
+            for side, cols in (("baseline", baseline), ("current", current)):
+                if name not in cols:
                     raise AuditError(
                         f"drift: feature {name!r} is not a column of the {side} table "
-                        f"(columns: {table.column_names})"
+                        f"(columns: {list(cols)})"
                     )
         return {k: ValueType.parse(v, what=f"feature {k!r}") for k, v in features.items()}
-    shared = [c for c in baseline.column_names if c in current.column_names]
-    inferred = {c: infer_type(baseline.schema.field(c).type) for c in shared}
+    inferred = {c: infer_type(col.type) for c, col in baseline.items() if c in current}
     return {c: t for c, t in inferred.items() if t is not None}
 
 
