@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,7 +12,7 @@ import redis
 from redis.crc import key_slot
 
 from store.config import OnlineConfig
-from store.online import OnlineStore, Status, ViewRead
+from store.online import AsyncOnlineStore, OnlineStore, ReadResult, Status, ViewRead
 
 from .helpers import NOW, ago, rows, view
 
@@ -74,3 +75,23 @@ def test_script_cache_loss_on_cluster(store: OnlineStore, redis_cluster: Cluster
         node.script_flush()
         node.close()
     assert store.write(fv, fv.version, rows(fv, _records(50, 1, "b"))).written == 50
+
+
+def test_async_reader_on_cluster(
+    store: OnlineStore, redis_cluster: Cluster, tmp_path: Path
+) -> None:
+    for fv in VIEWS:
+        store.write(fv, fv.version, rows(fv, _records(20, 1, "x")))
+    requests = [ViewRead(fv, fv.version, ["label"]) for fv in VIEWS]
+    entity_rows = [{"user_id": i} for i in range(25)]
+    expected = store.read(requests, entity_rows, NOW)
+
+    async def read() -> ReadResult:
+        config = OnlineConfig(url=redis_cluster.url, cluster=True)
+        online = AsyncOnlineStore(config, tmp_path, "proj")
+        try:
+            return await online.read(requests, entity_rows, NOW)
+        finally:
+            await online.close()
+
+    assert asyncio.run(read()) == expected
