@@ -1,7 +1,8 @@
 """Served-feature log: what the feature server actually returned, recorded off the request path.
 
-The server hands each response to :class:`ServedLogWriter`, which queues it (bounded, never
-blocking the request) for a background thread that appends JSON lines under
+The server hands each response to :class:`ServedLogWriter`, which appends it to a bounded
+in-memory queue (a deque append: no lock, no wake-up, never blocking the request); a
+background thread drains the queue every ``interval`` seconds and appends JSON lines under
 ``<data_dir>/served/``. A sample of entity keys may be chosen by a stable hash of the key, so a
 sampled key is logged on every request. Files rotate at ``max_bytes`` and at most
 ``max_files`` are kept (oldest deleted), so the log never fills the disk.
@@ -23,11 +24,12 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import queue
 import re
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,7 +40,7 @@ from store.online_response import OnlineResponse
 
 SERVED_DIR = "served"
 _NAME = re.compile(r"^served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl$")
-_STOP = object()
+_Item = tuple[datetime, str, OnlineResponse, list[int] | None]
 _DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 _FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
@@ -57,12 +59,39 @@ def key_sampled(row: Mapping[str, Any], rate: float) -> bool:
     return int.from_bytes(digest, "big") < rate * 2.0**64
 
 
-def _tag_floats(value: Any) -> Any:
+def nonfinite_name(value: float) -> str:
+    """``"NaN"``, ``"Infinity"`` or ``"-Infinity"`` (protobuf's JSON spelling)."""
+    return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+
+
+def replace_nonfinite(values: list[Any], replace: Callable[[float], Any]) -> list[Any]:
+    """``values`` with every NaN/±inf (also inside lists) replaced by ``replace(value)``.
+
+    JSON cannot carry them. Returns ``values`` itself, uncopied, when there are none: one
+    C-level sum tells that for a float column, and other scalar columns need no look.
+    """
+    kind = next((v.__class__ for v in values if v is not None), None)
+    if kind is float:
+        try:
+            if math.isfinite(math.fsum([v for v in values if v is not None])):
+                return values
+        except (ValueError, OverflowError, TypeError):
+            pass
+    elif kind is not list:
+        return values
+    return [_replace(v, replace) for v in values]
+
+
+def _replace(value: Any, replace: Callable[[float], Any]) -> Any:
     if value.__class__ is float and not math.isfinite(value):
-        return {"$float": "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")}
+        return replace(value)
     if value.__class__ is list:
-        return [_tag_floats(v) for v in value]
+        return [_replace(v, replace) for v in value]
     return value
+
+
+def _tag(value: float) -> dict[str, str]:
+    return {"$float": nonfinite_name(value)}
 
 
 def _untag_floats(value: Any) -> Any:
@@ -71,6 +100,25 @@ def _untag_floats(value: Any) -> Any:
     if isinstance(value, list):
         return [_untag_floats(v) for v in value]
     return value
+
+
+class StampEncoder:
+    """Event-time lists as pre-encoded JSON, each distinct list encoded once.
+
+    Every feature of a view carries the same event time per entity row, and orjson encodes an
+    aware datetime through a Python call, so consecutive equal lists share one encoding.
+    """
+
+    def __init__(self, option: int) -> None:
+        self.option = option
+        self.last: list[Any] | None = None
+        self.encoded = orjson.Fragment(b"[]")
+
+    def __call__(self, stamps: list[Any]) -> orjson.Fragment:
+        if self.last is None or stamps != self.last:  # identical objects compare fast
+            self.last = stamps
+            self.encoded = orjson.Fragment(orjson.dumps(stamps, option=self.option))
+        return self.encoded
 
 
 class ServedLogWriter:
@@ -83,6 +131,7 @@ class ServedLogWriter:
         max_files: keep at most this many files in ``directory`` (oldest deleted first).
         queue_size: responses waiting to be written; beyond it new ones are dropped and
             counted in :attr:`dropped` (the request is never slowed down).
+        interval: seconds between two drains of the queue (each drain is flushed to the file).
     """
 
     def __init__(
@@ -93,6 +142,7 @@ class ServedLogWriter:
         max_bytes: int = 64 * 1024 * 1024,
         max_files: int = 8,
         queue_size: int = 10_000,
+        interval: float = 0.05,
     ) -> None:
         self.directory = Path(directory)
         self.sample_rate = sample_rate
@@ -101,7 +151,10 @@ class ServedLogWriter:
         self.dropped = 0
         self.written = 0
         self.errors = 0
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
+        self.queue_size = queue_size
+        self.interval = interval
+        self._pending: deque[_Item] = deque()
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._file: IO[bytes] | None = None
         self._path: Path | None = None
@@ -118,64 +171,73 @@ class ServedLogWriter:
         """Queue the sampled rows of ``response`` for writing; never blocks."""
         if self._thread is None:
             return
-        rows = [
-            i for i, row in enumerate(response.entity_rows) if key_sampled(row, self.sample_rate)
-        ]
-        if not rows:
+        rows: list[int] | None = None  # None: every row
+        if self.sample_rate < 1.0:
+            rows = [
+                i
+                for i, row in enumerate(response.entity_rows)
+                if key_sampled(row, self.sample_rate)
+            ]
+        if not response.entity_rows or rows == []:
             return
-        try:
-            self._queue.put_nowait((request_time, request_id, response, rows))
-        except queue.Full:
+        if len(self._pending) >= self.queue_size:
             self.dropped += 1
+            return
+        self._pending.append((request_time, request_id, response, rows))  # atomic
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, flush and fsync the file, stop the thread."""
         if self._thread is None:
             return
-        self._queue.put(_STOP)
+        self._stopping.set()
         self._thread.join(timeout)
         self._thread = None
 
     # -- writer thread -------------------------------------------------------------------------
 
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            batch = [self._queue.get()]
-            while len(batch) < 1000:
+        while True:
+            stopping = self._stopping.wait(self.interval)
+            while self._pending:
+                items: list[_Item] = []
+                while self._pending and len(items) < 1000:
+                    items.append(self._pending.popleft())
                 try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(item is _STOP for item in batch)
-            items = [item for item in batch if item is not _STOP]
-            try:
-                self._write([self._line(item) for item in items])  # type: ignore[arg-type]
-                self.written += len(items)
-            except (OSError, TypeError, ValueError):
-                self.errors += len(items)
+                    self._write([self._line(item) for item in items])
+                    self.written += len(items)
+                except (OSError, TypeError, ValueError):
+                    self.errors += len(items)
+            if stopping:
+                break
         self._close_file()
 
     @staticmethod
-    def _line(item: tuple[datetime, str, OnlineResponse, list[int]]) -> bytes:
+    def _line(item: _Item) -> bytes:
         request_time, request_id, resp, rows = item
-        keys = list(resp.entity_rows[0]) if resp.entity_rows else []
+        keys = list(resp.entity_rows[0])
+        pick: Callable[[list[Any]], list[Any]]
+        if rows is None:
+            rows = list(range(len(resp.entity_rows)))
+            pick = list
+        else:
+            pick = partial(_pick, rows)
+        stamps = StampEncoder(_DUMP)
         record = {
             "v": 1,
             "request_time": request_time,
             "request_id": request_id,
             "read_at": resp.read_at,
             "rows": rows,
-            "entities": {k: [resp.entity_rows[i].get(k) for i in rows] for k in keys},
+            "entities": {k: pick([row.get(k) for row in resp.entity_rows]) for k in keys},
             "features": [
                 {
                     "name": col.name,
                     "view": col.view,
                     "feature": col.feature,
                     "version": col.version,
-                    "values": [_tag_floats(col.values[i]) for i in rows],
-                    "statuses": [str(col.statuses[i]) for i in rows],
-                    "event_timestamps": [col.event_timestamps[i] for i in rows],
+                    "values": replace_nonfinite(pick(col.values), _tag),
+                    "statuses": pick(col.statuses),  # orjson writes enums by value
+                    "event_timestamps": stamps(pick(col.event_timestamps)),
                 }
                 for col in resp.columns
             ],
@@ -234,6 +296,10 @@ class ServedLogWriter:
             if path not in protected:
                 path.unlink(missing_ok=True)
                 excess -= 1
+
+
+def _pick(rows: list[int], values: list[Any]) -> list[Any]:
+    return [values[i] for i in rows]
 
 
 def _alive(pid: int) -> bool:

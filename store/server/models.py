@@ -45,8 +45,12 @@ def _equal_lengths(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
 
 
 def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    # Lengths were checked equal by the validator.
+    if len(columns) == 1:
+        [(name, values)] = columns.items()
+        return [{name: v} for v in values]
     names = list(columns)
-    return [dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)]
+    return [dict(zip(names, row)) for row in zip(*columns.values())]  # noqa: B905
 
 
 class GetOnlineFeaturesRequest(BaseModel):

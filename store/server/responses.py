@@ -8,13 +8,13 @@ event time, as Feast does.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 
 from store.online_response import OnlineResponse
+from store.served_log import StampEncoder, nonfinite_name, replace_nonfinite
 
 EPOCH = "1970-01-01T00:00:00Z"
 _OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
@@ -38,17 +38,6 @@ class JSONResponse(Response):
         return orjson.dumps(content, option=_OPTIONS)
 
 
-def _jsonable(value: Any) -> Any:
-    """Non-finite floats as proto3 JSON writes them (``"NaN"``, ``"Infinity"``)."""
-    if value.__class__ is float:
-        if math.isfinite(value):
-            return value
-        return "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
-    if value.__class__ is list:
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def feast_body(
     response: OnlineResponse, entities: dict[str, list[Any]], *, parity_statuses: bool = False
 ) -> dict[str, Any]:
@@ -65,16 +54,27 @@ def feast_body(
         {"values": values, "statuses": ["PRESENT"] * n, "event_timestamps": [EPOCH] * n}
         for values in entities.values()
     ]
+    stamps = StampEncoder(_OPTIONS)
     for col in response.columns:
-        values = [_jsonable(v) for v in col.values]
-        if parity_statuses:
-            statuses = [str(s) for s in col.statuses]
-        else:
-            statuses = [
-                NULL_VALUE if v is None and s == "PRESENT" else FEAST_STATUS[str(s)]
-                for v, s in zip(values, col.statuses, strict=True)
-            ]
+        # Non-finite floats as protobuf's JSON writes them ("NaN", "Infinity").
+        values = replace_nonfinite(col.values, nonfinite_name)
+        statuses = col.statuses if parity_statuses else _feast_statuses(col.statuses, values)
         results.append(
-            {"values": values, "statuses": statuses, "event_timestamps": col.event_timestamps}
+            {
+                "values": values,
+                "statuses": statuses,
+                "event_timestamps": stamps(col.event_timestamps),
+            }
         )
     return {"metadata": {"feature_names": names}, "results": results}
+
+
+def _feast_statuses(statuses: list[Any], values: list[Any]) -> list[Any]:
+    # list.count and `in` compare in C; hashing a Status member runs Python code, so the
+    # per-value lookup is left for columns that are not all PRESENT and non-null.
+    if statuses.count("PRESENT") == len(statuses) and None not in values:
+        return ["PRESENT"] * len(statuses)
+    return [
+        NULL_VALUE if s == "PRESENT" and v is None else FEAST_STATUS[s]
+        for s, v in zip(statuses, values, strict=True)
+    ]
