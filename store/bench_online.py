@@ -86,11 +86,11 @@ def _time_pair(
     return samples
 
 
-def _raw_write(online: OnlineStore, args: list[list[Any]], chunk: int) -> None:
+def _raw_write(online: OnlineStore, args: list[tuple[Any, ...]], chunk: int) -> None:
     client = online.client
     for start in range(0, len(args), chunk):
         pipe = client.pipeline(transaction=False)
-        for _, key, version, event, created, expire, *pairs in args[start : start + chunk]:
+        for _, _, _, key, version, event, created, expire, *pairs in args[start : start + chunk]:
             mapping = dict(zip(pairs[::2], pairs[1::2], strict=True))
             mapping.update({b"_v": version, b"_e": event, b"_c": created})
             pipe.hset(key, mapping=mapping)

@@ -21,7 +21,14 @@ from redis.exceptions import NoScriptError
 from store.definitions import FeatureView
 from store.errors import EntityFrameError, OnlineStoreError
 from store.online.codec import CodecError, encode_column
-from store.online.connection import SyncClient, describe, mask_url, roundtrip, translate
+from store.online.connection import (
+    SyncClient,
+    describe,
+    mask_url,
+    roundtrip,
+    stream,
+    translate,
+)
 from store.online.keys import entity_keys_from_table, full_keys, key_prefix, key_suffix
 
 EVENT_TS = "__event_ts"
@@ -74,8 +81,9 @@ def _as_text(col: pa.Array) -> list[bytes]:
 
 def encode_rows(
     project: str, view: FeatureView, version: str, table: pa.Table, ttl: timedelta | None
-) -> list[list[Any]]:
-    """EVALSHA argument lists (after the sha) for every row of ``table``.
+) -> list[tuple[Any, ...]]:
+    """The EVALSHA command of every row of ``table``: ``("EVALSHA", sha, 1, key, version,
+    event_us, created_us, expire_at_ms, field, value, ...)``.
 
     Raises:
         EntityFrameError: a key or timestamp column is missing, null or of the wrong type.
@@ -102,16 +110,16 @@ def encode_rows(
         # Expire strictly after event_ts + ttl: a read at exactly that instant is still valid.
         ttl_us = ttl // timedelta(microseconds=1)
         expire = _as_text(pc.add(pc.divide(pc.add(event, ttl_us), 1000), 1))
-    head = zip(keys, _as_text(event), _as_text(created), expire, strict=True)
     ver = version.encode()
-    rows: list[list[Any]] = []
-    for i, (key, e, c, x) in enumerate(head):
-        args: list[Any] = [1, key, ver, e, c, x]
-        for name, values in zip(names, columns, strict=True):
-            args.append(name)
-            args.append(values[i])
-        rows.append(args)
-    return rows
+    head = zip(keys, _as_text(event), _as_text(created), expire, strict=True)
+    pairs = [
+        [item for pair in zip(names, values, strict=True) for item in pair]
+        for values in zip(*columns, strict=True)
+    ]
+    return [
+        ("EVALSHA", SCRIPT_SHA, 1, key, ver, e, c, x, *fields)
+        for (key, e, c, x), fields in zip(head, pairs, strict=True)
+    ]
 
 
 class Writer:
@@ -151,25 +159,32 @@ class Writer:
         """
         ttl = view.ttl if ttl is None else ttl
         stats = WriteStats()
-        batches = data.to_batches() if isinstance(data, pa.Table) else data
-        for batch in batches:
-            table = pa.Table.from_batches([batch])
-            rows = encode_rows(self._project, view, version, table, ttl)
-            for start in range(0, len(rows), chunk_size):
-                stats.add(self._send(rows[start : start + chunk_size]))
+        # A table is encoded whole, so a bad value anywhere fails before anything is sent; a
+        # stream is encoded (and checked) one record batch at a time.
+        tables = [data] if isinstance(data, pa.Table) else map(_batch_table, data)
+        for table in tables:
+            commands = encode_rows(self._project, view, version, table, ttl)
+            chunks = [commands[i : i + chunk_size] for i in range(0, len(commands), chunk_size)]
+            stats.add(self._send(chunks))
         return stats
 
-    def _send(self, rows: list[list[Any]]) -> WriteStats:
+    def _send(self, chunks: list[list[tuple[Any, ...]]]) -> WriteStats:
         if not self._loaded:
             self.load_script()
-        with translate(self._url):
-            replies = self._pipeline(rows)
-            if any(_is_noscript(r) for r in replies):
-                # The server lost its script cache (restart, SCRIPT FLUSH, failover): reload
-                # and resend the chunk; re-applying a CAS write changes nothing.
-                self.load_script()
-                replies = self._pipeline(rows)
         stats = WriteStats()
+        lost: list[tuple[Any, ...]] = []
+        with translate(self._url):
+            for chunk, replies in zip(chunks, stream(self._client, chunks), strict=True):
+                lost += [cmd for cmd, reply in zip(chunk, replies, strict=True) if _noscript(reply)]
+                self._count(replies, stats)
+            if lost:
+                # The server lost its script cache (restart, SCRIPT FLUSH, failover): reload
+                # and resend those rows; re-applying a CAS write changes nothing.
+                self.load_script()
+                self._count(roundtrip(self._client, lost), stats)
+        return stats
+
+    def _count(self, replies: list[Any], stats: WriteStats) -> None:
         for reply in replies:
             if reply == _WRITTEN:
                 stats.written += 1
@@ -177,15 +192,15 @@ class Writer:
                 stats.skipped_older += 1
             elif reply == _EXPIRED:
                 stats.skipped_expired += 1
-            else:
+            elif not _noscript(reply):
                 raise OnlineStoreError(
                     f"online store {mask_url(self._url)}: write failed: {describe(reply)}"
                 )
-        return stats
-
-    def _pipeline(self, rows: list[list[Any]]) -> list[Any]:
-        return roundtrip(self._client, [("EVALSHA", SCRIPT_SHA, *args) for args in rows])
 
 
-def _is_noscript(reply: Any) -> bool:
+def _batch_table(batch: pa.RecordBatch) -> pa.Table:
+    return pa.Table.from_batches([batch])
+
+
+def _noscript(reply: Any) -> bool:
     return isinstance(reply, NoScriptError)

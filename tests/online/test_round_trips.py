@@ -96,8 +96,9 @@ def test_read_is_one_round_trip(proxy: TurnCountingProxy, tmp_path: Path) -> Non
     result = online.read(requests, entity_rows, NOW)
     assert proxy.turns - before == 1
     assert all(s is Status.PRESENT for col in result.columns for s in col.statuses)
-    # A write batch is one round trip per chunk too.
+    # A write costs at most one round trip per chunk (fewer: the next chunk is sent before
+    # the previous chunk's replies are read).
     before = proxy.turns
     online.write(views[0], views[0].version, rows(views[0], records), chunk_size=4)
-    assert proxy.turns - before == 3
+    assert 1 <= proxy.turns - before <= 3
     online.close()

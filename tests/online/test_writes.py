@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store.config import OnlineConfig
-from store.errors import EntityFrameError
+from store.errors import EntityFrameError, OnlineStoreError
 from store.online import OnlineStore, Status, ViewRead
 from store.online.codec import decode, to_micros
 
@@ -253,3 +253,28 @@ def test_bad_batches_fail_before_anything_is_written(
     assert stored(redis_client, 1) == before and redis_client.dbsize() == 1
     read = store.read([ViewRead(FV, FV.version, ["label"])], [{"user_id": 1}], NOW)
     assert read.columns[0].values == ["kept"] and read.columns[0].statuses == [Status.PRESENT]
+
+
+def test_server_error_mid_stream_is_reported_and_connection_stays_usable(
+    store: OnlineStore, redis_client: redis.Redis
+) -> None:
+    records = [
+        {
+            "user_id": i,
+            "amount": 1.0,
+            "label": "a",
+            "__event_ts": ago(hours=1),
+            "__created_ts": ago(hours=1),
+        }
+        for i in range(50)
+    ]
+    redis_client.set(b"p:{proj|25}:stats", b"not a hash")  # makes the script fail on row 25
+    with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
+        store.write(FV, FV.version, rows(FV, records), chunk_size=10)
+    redis_client.delete(b"p:{proj|25}:stats")
+    stats = store.write(FV, FV.version, rows(FV, records), chunk_size=10)
+    assert stats.rows == 50
+    read = store.read(
+        [ViewRead(FV, FV.version, ["label"])], [{"user_id": i} for i in range(50)], NOW
+    )
+    assert read.columns[0].values == ["a"] * 50
