@@ -21,7 +21,7 @@ import duckdb
 import pyarrow as pa
 
 from store.config import OfflineConfig
-from store.definitions import DuckDBSource, FeatureView, ParquetSource
+from store.definitions import DuckDBSource, FeatureView
 from store.errors import DefinitionError, OfflineStoreError, SourceError
 from store.offline.sql import (
     CREATED_TS,
@@ -166,9 +166,11 @@ class OfflineEngine:
             if source.table is not None:
                 table = f"{alias}.{quote_ident(source.table)}"
                 return f"SELECT s.*, 0 AS {FILE_IDX}, s.rowid AS {ROW_NUM}{extra} FROM {table} AS s"
+            # Numbered by the whole row (a struct), so every evaluation numbers rows alike: rows
+            # that compare equal are identical, so which of them gets which number cannot matter.
             return (
-                f"SELECT s.*, 0 AS {FILE_IDX}, row_number() OVER () AS {ROW_NUM}{extra} "
-                f"FROM ({source.query}) AS s"
+                f"SELECT q.*, 0 AS {FILE_IDX}, row_number() OVER (ORDER BY q) AS {ROW_NUM}{extra} "
+                f"FROM ({source.query}) AS q"
             )
         return self._parquet_sql(view, with_file)
 

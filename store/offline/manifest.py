@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 class ViewStats:
     """Per-view counts over the entity rows of one request."""
 
-    rows: int
     changed_vs_naive: int | None
     naive_not_landed: int | None
     naive_too_late: int | None
     beyond_watermark: int
+    watermark: datetime | None
 
 
 def parity_version() -> str:
@@ -83,6 +83,7 @@ def build_manifest(
                 "naive_value_beyond_allowed_lateness": s.naive_too_late,
             },
             "beyond_watermark": s.beyond_watermark,
+            "watermark": None if s.watermark is None else s.watermark.isoformat(),
         }
     return {
         "parity_version": parity_version(),

@@ -6,13 +6,17 @@ frame whose entity rows are the source's keys, all at ``t = as_of``.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from store.definitions import FeatureView
 from store.errors import EntityFrameError
@@ -36,6 +40,7 @@ from store.registry import Definitions, FeatureRef
 from store.training_frame import TrainingFrame
 
 _TS_TYPE = pa.timestamp("us", tz="UTC")
+_RESULT = "__parity_result"
 
 
 def get_historical_features(
@@ -76,31 +81,29 @@ def get_historical_features(
     con = engine.connect(views)
     try:
         frame = load_entities(con, entity_df, views)
-        taken = set(frame.columns) & {out for o in outputs.values() for out in o.values()}
-        if taken:
-            raise EntityFrameError(
-                f"entity frame already has column(s) {sorted(taken)} that features would be "
-                "written to; rename them or use full_feature_names=True"
-            )
+        _check_outputs(frame, outputs)
         sources = {v.name: engine.source_sql(v) for v in views}
-        stats = {
-            v.name: _stats(con, v, sources[v.name], frame.sql(), leakage_report) for v in views
-        }
-        joined = frame.sql()
-        done: list[str] = []
-        for view in views:
-            keep = [c for c in frame.columns if out_path] + [AS_OF] + done
-            keep += [key_alias(k) for k in frame.keys]
+        joined, done = frame.sql(), []
+        for i, view in enumerate(views):
+            keep = [*frame.columns, AS_OF, *done] + [key_alias(k) for k in frame.keys]
+            keep += [c for j in range(i) for c in _chosen(j)]
             joined = plan.point_in_time(
-                view, sources[view.name], joined, outputs[view.name], keep=keep
+                view, sources[view.name], joined, outputs[view.name], keep=keep, chosen=_chosen(i)
             )
             done += list(outputs[view.name].values())
+        with duck_errors("building the training frame"):
+            con.execute(f"CREATE TEMP TABLE {_RESULT} AS {joined}").fetchall()
+        stats = {
+            v.name: _stats(con, v, sources[v.name], _chosen(i), leakage_report)
+            for i, v in enumerate(views)
+        }
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
+        manifest["build_seconds"] = round(time.perf_counter() - started, 3)
+        table = None
         if out_path is not None:
-            table = None
-            _copy(con, frame, joined, done, Path(out_path), started, manifest)
+            _copy(con, [*frame.columns, *done], Path(out_path), manifest)
         else:
-            table = _collect(con, frame, joined, done, views, outputs)
+            table = _collect(con, frame, done, views, outputs)
     finally:
         con.close()
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -108,47 +111,60 @@ def get_historical_features(
     return TrainingFrame(table=table, path=out_path, manifest=manifest, beyond_watermark=beyond)
 
 
-def _stats(con: object, view: FeatureView, source: str, ents: str, full: bool) -> ViewStats:
-    import duckdb
+def _chosen(i: int) -> tuple[str, str]:
+    return (f"__event_ts_{i}", f"__created_ts_{i}")
 
-    assert isinstance(con, duckdb.DuckDBPyConnection)
-    if full:
-        sql = plan.leakage_counts(view, source, ents)
-    else:
-        mark = f"(SELECT max({CREATED_TS}) FROM ({source}) AS w)"
-        sql = f"SELECT count(*), NULL, NULL, NULL, count(*) FILTER (WHERE {AS_OF} > {mark} OR {mark} IS NULL) FROM ({ents})"
+
+def _check_outputs(frame: EntityFrame, outputs: dict[str, dict[str, str]]) -> None:
+    taken = set(frame.columns) & {out for o in outputs.values() for out in o.values()}
+    if taken:
+        raise EntityFrameError(
+            f"entity frame already has column(s) {sorted(taken)} that features would be "
+            "written to; rename them or use full_feature_names=True"
+        )
+
+
+def _stats(
+    con: duckdb.DuckDBPyConnection,
+    view: FeatureView,
+    source: str,
+    chosen: tuple[str, str],
+    leakage_report: bool,
+) -> ViewStats:
     with duck_errors(f"feature view {view.name!r}: counting leakage"):
-        row = con.execute(sql).fetchall()[0]
-    assert row is not None
+        mark = con.execute(f"SELECT max({CREATED_TS}) FROM ({source})").fetchall()[0][0]
+        beyond = f"{AS_OF} > {ts_literal(mark)}" if isinstance(mark, datetime) else "true"
+        counts = con.execute(f"SELECT count(*) FILTER (WHERE {beyond}) FROM {_RESULT}").fetchall()[
+            0
+        ]
+        leak: tuple[object, ...] = (None, None, None)
+        if leakage_report:
+            sql = plan.leakage_counts(view, source, f"SELECT * FROM {_RESULT}", chosen)
+            leak = tuple(con.execute(sql).fetchall()[0][1:])
     return ViewStats(
-        rows=int(row[0]),
-        changed_vs_naive=None if row[1] is None else int(row[1]),
-        naive_not_landed=None if row[2] is None else int(row[2]),
-        naive_too_late=None if row[3] is None else int(row[3]),
-        beyond_watermark=int(row[4]),
+        changed_vs_naive=_int(leak[0]),
+        naive_not_landed=_int(leak[1]),
+        naive_too_late=_int(leak[2]),
+        beyond_watermark=int(counts[0]),
+        watermark=mark if isinstance(mark, datetime) else None,
     )
 
 
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
 def _collect(
-    con: object,
+    con: duckdb.DuckDBPyConnection,
     frame: EntityFrame,
-    joined: str,
     done: list[str],
     views: list[FeatureView],
     outputs: dict[str, dict[str, str]],
 ) -> pa.Table:
-    import duckdb
-
-    assert isinstance(con, duckdb.DuckDBPyConnection)
-    sql = f"SELECT {idents(done)} FROM ({joined}) ORDER BY {ROW_ID}"
+    sql = f"SELECT {idents(done)} FROM {_RESULT} ORDER BY {ROW_ID}"
     with duck_errors("building the training frame"):
         result = con.sql(sql).to_arrow_table()
-    base = frame.table
-    assert base is not None or frame.path is not None
-    if base is None:
-        import pyarrow.parquet as pq
-
-        base = pq.read_table(frame.path)
+    base = frame.table if frame.table is not None else pq.read_table(frame.path)
     types = {
         out: view.field(feat).type.arrow
         for view in views
@@ -160,25 +176,12 @@ def _collect(
 
 
 def _copy(
-    con: object,
-    frame: EntityFrame,
-    joined: str,
-    done: list[str],
-    out_path: Path,
-    started: float,
-    manifest: dict[str, object],
+    con: duckdb.DuckDBPyConnection, columns: list[str], out_path: Path, manifest: dict[str, Any]
 ) -> None:
-    import json
-
-    import duckdb
-
-    assert isinstance(con, duckdb.DuckDBPyConnection)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     blob = quote_literal(json.dumps(manifest, sort_keys=True, default=str))
-    cols = idents([*frame.columns, *done])
     sql = (
-        f"COPY (SELECT {cols} FROM ({joined}) ORDER BY {ROW_ID}) TO "
+        f"COPY (SELECT {idents(columns)} FROM {_RESULT} ORDER BY {ROW_ID}) TO "
         f"{quote_literal(str(out_path))} (FORMAT parquet, KV_METADATA {{'parity.manifest': {blob}}})"
     )
     with duck_errors(f"writing the training frame to {out_path}"):
