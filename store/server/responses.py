@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse as StarletteJSONResponse
 
 from store.online_response import OnlineResponse
 from store.served_log import StampEncoder, nonfinite_name, replace_nonfinite
@@ -29,10 +29,8 @@ FEAST_STATUS = {
 NULL_VALUE = "NULL_VALUE"
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
     """A JSON response encoded by orjson (datetimes as RFC 3339 with ``Z``)."""
-
-    media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content, option=_OPTIONS)

@@ -114,7 +114,9 @@ async def push(request: Request) -> Response:
     async with ctx.push_lock:  # the offline append is not safe to run twice at once
         result = await anyio.to_thread.run_sync(ctx.store.push, req.target, rows)
     is_record = dataclasses.is_dataclass(result) and not isinstance(result, type)
-    detail = dataclasses.asdict(result) if is_record else {}
+    fields = dataclasses.asdict(result) if is_record else {}
+    # Counts only: file paths on the server are none of the client's business.
+    detail = {k: v for k, v in fields.items() if isinstance(v, int | float | str) and k != "view"}
     return JSONResponse({"view": req.target, "rows": len(rows), "detail": detail})
 
 

@@ -125,10 +125,20 @@ def make_repo(root: Path, redis_url: str, server: dict[str, Any] | None = None) 
     fs = FeatureStore(root)
     fs.apply()
     fs.materialize(NOW - timedelta(minutes=1))
-    # user 2's risk row is 3 days old: materialize it as of just after it happened, so it
-    # is stored online but EXPIRED when read now.
-    fs.materialize(STALE + timedelta(hours=1), views=["user_risk"])
-    fs.materialize(NOW - timedelta(minutes=1), views=["user_risk"])
+    # Redis expires a key when its ttl runs out, so a value older than the ttl is only
+    # ever read when the key outlived it: store user 2's 3-day-old risk with a longer key
+    # expiry, so the server must judge it EXPIRED itself.
+    [(risk, version)] = fs.applied_views(["user_risk"])
+    stale = pa.table(
+        {
+            "user_id": pa.array([2], pa.int64()),
+            "risk": [0.75],
+            "amount": [200.0],
+            "__event_ts": pa.array([STALE], TS),
+            "__created_ts": pa.array([STALE], TS),
+        }
+    )
+    fs.online.write(risk, version, stale, ttl=timedelta(days=30))
     fs.close()
     return root
 

@@ -143,22 +143,27 @@ def test_push_then_read(served: Served) -> None:
     resp = served.http.post(
         "/push",
         json={
-            "push_source_name": "merchant_stats",
+            "push_source_name": "user_stats",
             "df": {
-                "merchant_id": ["m9"],
+                "user_id": [40],
                 "event_timestamp": [event.isoformat()],
-                "category": ["toys"],
+                "txn_count": [9],
+                "amount": [1.25],
+                "country": ["PT"],
+                "verified": [True],
+                "last_login": [None],
+                "scores": [[2.5]],
             },
             "to": "online_and_offline",
         },
     )
     assert resp.status_code == 200, resp.text
     assert resp.json()["rows"] == 1
-    body = _post(
-        served, {"features": ["merchant_stats:category"], "entities": {"merchant_id": ["m9"]}}
-    )
-    assert body["results"][1]["values"] == ["toys"]
+    features = ["user_stats:txn_count", "user_stats:country", "user_stats:scores"]
+    body = _post(served, {"features": features, "entities": {"user_id": [40]}})
+    assert [r["values"] for r in body["results"]] == [[40], [9], ["PT"], [[2.5]]]
     assert body["results"][1]["statuses"] == ["PRESENT"]
+    assert body["results"][1]["event_timestamps"] == [event.isoformat().replace("+00:00", "Z")]
 
 
 def test_health_ready_features(served: Served) -> None:
