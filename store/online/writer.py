@@ -109,7 +109,9 @@ def encode_rows(
     else:
         # Expire strictly after event_ts + ttl: a read at exactly that instant is still valid.
         ttl_us = ttl // timedelta(microseconds=1)
-        expire = _as_text(pc.add(pc.divide(pc.add(event, ttl_us), 1000), 1))
+        expire_ms = pc.add(pc.divide(pc.add(event, ttl_us), 1000), 1)
+        # At least 1 ms: "0" means no ttl to the script, and a pre-1970 expiry is long past.
+        expire = _as_text(pc.max_element_wise(expire_ms, pa.scalar(1, pa.int64())))
     ver = version.encode()
     head = zip(keys, _as_text(event), _as_text(created), expire, strict=True)
     pairs = [

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
@@ -70,5 +72,24 @@ def test_deep_data_dir_gets_a_short_socket(tmp_path: Path) -> None:
         url = ensure_embedded(data_dir)
         assert len(str(socket_path(data_dir))) <= 100 and url.startswith("unix://")
         assert is_running(data_dir)
+    finally:
+        stop_embedded(data_dir)
+
+
+def test_restarts_after_the_server_was_killed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    try:
+        ensure_embedded(data_dir)
+        pid = _pid(data_dir)
+        os.kill(pid, signal.SIGKILL)  # a crash: stale socket and pid files stay behind
+        while True:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.01)
+        assert not is_running(data_dir)
+        ensure_embedded(data_dir)
+        assert is_running(data_dir) and _pid(data_dir) != pid
     finally:
         stop_embedded(data_dir)

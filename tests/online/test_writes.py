@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
+import threading
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -278,3 +280,50 @@ def test_server_error_mid_stream_is_reported_and_connection_stays_usable(
         [ViewRead(FV, FV.version, ["label"])], [{"user_id": i} for i in range(50)], NOW
     )
     assert read.columns[0].values == ["a"] * 50
+
+
+def test_pre_epoch_rows_with_ttl_are_expired_not_eternal(
+    store: OnlineStore, redis_client: redis.Redis
+) -> None:
+    fv = view(ttl=timedelta(days=1))
+    when = datetime(1960, 1, 1, tzinfo=UTC)
+    record = {"user_id": 1, "amount": 1.0, "label": "a", "__event_ts": when, "__created_ts": when}
+    assert store.write(fv, fv.version, rows(fv, [record])).skipped_expired == 1
+    assert not redis_client.exists(b"p:{proj|1}:stats")
+
+
+def test_concurrent_writers_converge_to_the_newest_row(
+    redis_url: str, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    records = [
+        {
+            "user_id": i % 10,
+            "amount": float(i),
+            "label": str(i),
+            "__event_ts": ago(minutes=(i * 37) % 140),
+            "__created_ts": ago(minutes=i % 5),
+        }
+        for i in range(140)
+    ]
+    newest = {}
+    for r in records:  # per key the max by (event, created); event times are all distinct
+        key = r["user_id"]
+        if key not in newest or (r["__event_ts"], r["__created_ts"]) > newest[key][0]:
+            newest[key] = ((r["__event_ts"], r["__created_ts"]), r["label"])
+
+    def writer(seed: int) -> None:
+        order = random.Random(seed).sample(records, len(records))
+        online = OnlineStore(OnlineConfig(url=redis_url), tmp_path, "proj")
+        for start in range(0, len(order), 7):
+            online.write(FV, FV.version, rows(FV, order[start : start + 7]))
+        online.close()
+
+    threads = [threading.Thread(target=writer, args=(seed,)) for seed in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for key, ((event, created), label) in newest.items():
+        state = stored(redis_client, key)
+        assert (int(state[b"_e"]), int(state[b"_c"])) == (to_micros(event), to_micros(created))
+        assert decode(state[b"label"]) == label
