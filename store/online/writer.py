@@ -1,9 +1,10 @@
 """Batch compare-and-set writes of feature-view rows (``cas_write.lua``), pipelined in chunks.
 
 Each row is one EVALSHA that touches one key, so a write is atomic per key and Cluster-safe.
-Every value is encoded before the first command is sent: a bad column fails the whole call
-with nothing written, and a failure part-way (server down) leaves each key either as it was or
-fully replaced, which a re-run repairs (the write is idempotent).
+Every value of a table is encoded before the first command is sent, so a bad value fails the
+call with nothing written (a RecordBatchReader is checked batch by batch); a failure part-way
+(server down) leaves each key either as it was or fully replaced, which a re-run repairs (the
+write is idempotent).
 """
 
 from __future__ import annotations
@@ -156,8 +157,9 @@ class Writer:
             chunk_size: rows per pipeline round trip.
 
         Raises:
-            EntityFrameError: the rows do not match the view (nothing is written).
-            OnlineStoreError: Redis failed; rows of completed chunks are written.
+            EntityFrameError: the rows do not match the view (nothing of a table is written;
+                of a stream, the batches before the bad one are).
+            OnlineStoreError: Redis failed; rows already sent are written, whole per key.
         """
         ttl = view.ttl if ttl is None else ttl
         stats = WriteStats()
