@@ -175,28 +175,20 @@ class OfflineEngine:
         return self._parquet_sql(view, with_file)
 
     def _parquet_sql(self, view: FeatureView, with_file: bool) -> str:
+        # file_index / file_row_number are virtual columns: only read when used, and cheap.
         where = self.source_files(view)
-        paths = [str(f) for f in where.files]
-        options = [f"filename = {quote_literal(_FILE_COL)}", "file_row_number = true"]
-        if len(paths) > 1:
+        listing = "[" + ", ".join(quote_literal(str(f)) for f in where.files) + "]"
+        options = [f"filename = {quote_literal(_FILE_COL)}"] if with_file else []
+        if len(where.files) > 1:
             options.append("union_by_name = true")
         if where.hive is not None:
             options.append(f"hive_partitioning = {str(where.hive).lower()}")
-        listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-        scan = f"read_parquet({listing}, {', '.join(options)})"
-        keep = (
-            "s.* EXCLUDE (file_row_number)"
-            if with_file
-            else f"s.* EXCLUDE ({_FILE_COL}, file_row_number)"
-        )
-        if len(paths) == 1:
-            return (
-                f"SELECT {keep}, 0 AS {FILE_IDX}, s.file_row_number AS {ROW_NUM} FROM {scan} AS s"
-            )
-        values = ", ".join(f"({quote_literal(p)}, {i})" for i, p in enumerate(paths))
+        scan = f"read_parquet({', '.join([listing, *options])})"
+        file_col = f", s.{_FILE_COL}" if with_file else ""
+        keep = f"s.* EXCLUDE ({_FILE_COL})" if with_file else "s.*"
         return (
-            f"SELECT {keep}, m.i AS {FILE_IDX}, s.file_row_number AS {ROW_NUM} FROM {scan} AS s "
-            f"JOIN (VALUES {values}) AS m(f, i) ON s.{_FILE_COL} = m.f"
+            f"SELECT {keep}, s.file_index AS {FILE_IDX}, s.file_row_number AS {ROW_NUM}"
+            f"{file_col} FROM {scan} AS s"
         )
 
     def raw_types(self, view: FeatureView) -> dict[str, str]:
