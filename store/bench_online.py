@@ -98,21 +98,26 @@ def _raw_write(online: OnlineStore, args: list[tuple[Any, ...]], chunk: int) -> 
         pipe.execute()
 
 
-def bench_writes(online: OnlineStore, fv: FeatureView, n: int, now: datetime) -> dict[str, Any]:
-    """Rows/s of the SDK's CAS writes vs raw HSET + PEXPIREAT of the same payloads."""
+def bench_writes(
+    online: OnlineStore, fv: FeatureView, n: int, now: datetime, rounds: int = 3
+) -> dict[str, Any]:
+    """Rows/s of the SDK's CAS writes (Arrow table in, encoding included) vs raw HSET +
+    PEXPIREAT of the same, already encoded, payloads."""
     table = _table(n, now)
     args = encode_rows(PROJECT, fv, fv.version, table, fv.ttl)
-    online.delete_view(fv)
-    began = time.perf_counter()
-    _raw_write(online, args, 2000)
-    raw = n / (time.perf_counter() - began)
-    online.delete_view(fv)
-    before = int(online.client.info("memory")["used_memory"])
-    began = time.perf_counter()
-    stats = online.write(fv, fv.version, table)
-    sdk = n / (time.perf_counter() - began)
-    memory = (int(online.client.info("memory")["used_memory"]) - before) / n
-    assert stats.written == n, stats
+    raw = sdk = memory = 0.0
+    for _ in range(rounds):  # alternate, best of each: a loaded machine skews both alike
+        online.delete_view(fv)
+        began = time.perf_counter()
+        _raw_write(online, args, 2000)
+        raw = max(raw, n / (time.perf_counter() - began))
+        online.delete_view(fv)
+        before = int(online.client.info("memory")["used_memory"])
+        began = time.perf_counter()
+        stats = online.write(fv, fv.version, table)
+        sdk = max(sdk, n / (time.perf_counter() - began))
+        memory = (int(online.client.info("memory")["used_memory"]) - before) / n
+        assert stats.written == n, stats
     return {
         "benchmark": "materialize_write",
         "rows": n,
