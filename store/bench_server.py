@@ -2,8 +2,9 @@
 
 Both servers run under uvicorn with the same worker count on loopback and read the same keys
 of the same repo from the same Redis; the minimal one does only the pipelined HMGET (and value
-decoding) behind a bare route. The load generator is an asyncio httpx client in a separate
-process, bounded by time. ``run()`` returns one dict per (server, concurrency, entities).
+decoding) behind a bare route, with the store's client settings (timeouts, pool size). The
+load generator is an asyncio httpx client in a separate process, bounded by time. ``run()``
+returns one dict per (server, concurrency, entities).
 
     python -m store.bench_server [--repo PATH] [--workers 1] [--seconds 3]
 """
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from fastapi import FastAPI, Request, Response  # module level: the route's annotations resolve
 
 VIEW = "bench_stats"
 FEATURES = ["txn_count", "amount", "avg_amount", "country", "verified"]
@@ -88,17 +90,22 @@ def prepare_repo(root: Path, redis_url: str | None = None, users: int = N_USERS)
     return root
 
 
-def minimal_app() -> Any:
+def minimal_app() -> FastAPI:
     """The baseline: a bare FastAPI route doing the same pipelined HMGET, nothing else."""
     import redis.asyncio
-    from fastapi import FastAPI, Request, Response
 
     from store.feature_store import FeatureStore
     from store.online.codec import decode
     from store.online.keys import key_prefix, key_suffix
 
     store = FeatureStore(os.environ["PARITY_REPO"])
-    client = redis.asyncio.Redis.from_url(store.online_async._resolve_url())
+    online = store.config.online  # the same timeouts and pool size as the store's client
+    client = redis.asyncio.Redis.from_url(
+        store.online_async._resolve_url(),
+        socket_timeout=online.socket_timeout,
+        socket_connect_timeout=online.socket_timeout,
+        max_connections=online.max_connections,
+    )
     prefix, suffix = key_prefix(store.config.project), key_suffix(VIEW)
     fields = [b"_e", b"_c", b"_v", *(f.encode() for f in FEATURES)]
     app = FastAPI()
@@ -151,10 +158,13 @@ def _wait_up(url: str, proc: subprocess.Popen[bytes]) -> None:
         if proc.poll() is not None:
             raise RuntimeError(f"server for {url} exited with {proc.returncode}")
         try:
-            httpx.post(f"{url}/get-online-features", json=_body([1]), timeout=2)
-            return
+            resp = httpx.post(f"{url}/get-online-features", json=_body([1]), timeout=2)
         except httpx.HTTPError:
             time.sleep(0.1)
+            continue
+        if resp.status_code != 200:
+            raise RuntimeError(f"server at {url} answers {resp.status_code}: {resp.text[:300]}")
+        return
     raise RuntimeError(f"server at {url} did not start")
 
 
