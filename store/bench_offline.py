@@ -171,7 +171,7 @@ def run(
             seconds, rss_kb = _subprocess(case, scale, folder, memory_limit, threads)
             old = best.get(case, (float("inf"), 0))
             best[case] = (min(old[0], seconds), max(old[1], rss_kb))
-    results = [
+    results: list[dict[str, Any]] = [
         {
             "scale": scale,
             "case": case,
@@ -183,7 +183,9 @@ def run(
         }
         for case, (seconds, rss_kb) in best.items()
     ]
-    plain = next((r["seconds"] for r in results if r["case"] == "plain_asof"), None)
+    plain: float | None = next(
+        (float(r["seconds"]) for r in results if r["case"] == "plain_asof"), None
+    )
     for r in results:
         r["ratio_to_plain_asof"] = round(r["seconds"] / plain, 2) if plain else None
     return results

@@ -195,7 +195,9 @@ def source_rows(draw: st.DrawFn, *, compound: bool, has_created: bool, files: in
     event = draw(grid_times())
     if has_created:
         lag = draw(st.sampled_from([0, 0, 1, 2, 3, 5, 8, -1])) * STEP
-        created: datetime | None = event + lag + timedelta(microseconds=draw(st.sampled_from([0, 1])))
+        created: datetime | None = (
+            event + lag + timedelta(microseconds=draw(st.sampled_from([0, 1])))
+        )
     else:
         created = event
     return SourceRow(
@@ -213,13 +215,14 @@ def pit_cases(draw: st.DrawFn, *, max_rows: int = 25, max_entities: int = 15) ->
     compound = draw(st.booleans())
     has_created = draw(st.booleans())
     files = draw(st.integers(1, 3))
-    raw = draw(
+    raw: list[SourceRow] = draw(
         st.lists(
             source_rows(compound=compound, has_created=has_created, files=files),
             max_size=max_rows,
         )
     )
-    if raw and draw(st.booleans()):  # exact duplicates of (key, event, created): the tie-break
+    duplicate: bool = draw(st.booleans())
+    if raw and duplicate:  # exact duplicates of (key, event, created): the tie-break
         raw += [
             SourceRow(r.key, r.event_ts, r.created_ts, draw(feature_values()), r.file)
             for r in draw(st.lists(st.sampled_from(raw), max_size=3))

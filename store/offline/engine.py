@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from store.config import OfflineConfig
 from store.definitions import DuckDBSource, FeatureView
-from store.errors import DefinitionError, OfflineStoreError, SourceError
+from store.errors import OfflineStoreError, SourceError
 from store.offline.sql import (
     CREATED_TS,
     EVENT_TS,
@@ -33,7 +33,6 @@ from store.offline.sql import (
     quote_literal,
     to_utc_us,
 )
-from store.types import compatible
 
 _FILE_COL = "__file"
 _GLOB_CHARS = set("*?[")
@@ -45,12 +44,12 @@ def duck_errors(what: str) -> Iterator[None]:
     try:
         yield
     except duckdb.IOException as exc:
-        raise SourceError(f"{what}: {_first_line(exc)}") from exc
+        raise SourceError(f"{what}: {first_line(exc)}") from exc
     except duckdb.Error as exc:
-        raise OfflineStoreError(f"{what}: {_first_line(exc)}") from exc
+        raise OfflineStoreError(f"{what}: {first_line(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
 
@@ -87,7 +86,7 @@ class OfflineEngine:
         if not temp.is_absolute():
             temp = self.repo / temp
         temp.mkdir(parents=True, exist_ok=True)
-        settings: dict[str, str | int | bool] = {
+        settings: dict[str, str | bool | int | float | list[str]] = {
             "memory_limit": self.config.memory_limit,
             "temp_directory": str(temp),
             "preserve_insertion_order": False,
@@ -250,73 +249,14 @@ class OfflineEngine:
 
     # -- checks ------------------------------------------------------------------------------
     def check_view(self, view: FeatureView) -> None:
-        """Check a view against its source; raise DefinitionError naming the problem and fix."""
-        where = f"feature view {view.name!r} (source {view.source.describe()})"
-        try:
-            schema = self.source_schema(view)
-        except SourceError as exc:
-            raise DefinitionError(f"{where}: {exc}") from exc
-        types = {f.name: f.type for f in schema}
-        source = view.source
-        for role, col in (
-            ("event_timestamp", source.event_timestamp),
-            ("created_timestamp", source.created_timestamp),
-        ):
-            if col is None:
-                continue
-            if col not in types:
-                raise DefinitionError(
-                    f"{where}: {role} column {col!r} not in source; columns are {sorted(types)}"
-                )
-            if not (
-                pa.types.is_timestamp(types[col])
-                or pa.types.is_date(types[col])
-                or pa.types.is_string(types[col])
-            ):
-                raise DefinitionError(
-                    f"{where}: {role} column {col!r} has type {types[col]}, not a timestamp"
-                )
-        for key, vt in view.join_keys.items():
-            if key not in types:
-                raise DefinitionError(
-                    f"{where}: join key column {key!r} not in source; columns are {sorted(types)}"
-                )
-            if not compatible(vt, types[key]):
-                raise DefinitionError(
-                    f"{where}: join key {key!r} is {types[key]} in the source but declared {vt}; "
-                    "fix the entity's join_keys type or the data"
-                )
-        for field in view.fields:
-            if field.expr is None:
-                if field.name not in types:
-                    raise DefinitionError(
-                        f"{where}: field {field.name!r} has no column of that name; add the column "
-                        f"or give the field an expr (columns are {sorted(types)})"
-                    )
-                if not compatible(field.type, types[field.name]):
-                    raise DefinitionError(
-                        f"{where}: field {field.name!r} is {types[field.name]} in the source but declared {field.type}"
-                    )
-        self._compile_exprs(view, where)
+        """Check a view against its source; raise DefinitionError naming the problem and fix.
 
-    def _compile_exprs(self, view: FeatureView, where: str) -> None:
-        con = self.connect([view])
-        try:
-            raw = self.raw_sql(view)
-            for field in view.fields:
-                if field.expr is None:
-                    continue
-                try:
-                    con.execute(
-                        f"DESCRIBE SELECT CAST(({field.expr}) AS {field.type.duckdb}) FROM ({raw}) AS src"
-                    ).fetchall()
-                except duckdb.Error as exc:
-                    raise DefinitionError(
-                        f"{where}: field {field.name!r} expr {field.expr!r} does not compile against "
-                        f"the source: {_first_line(exc)}; fix the expression"
-                    ) from exc
-        finally:
-            con.close()
+        Missing files, missing event/created timestamp, key or field columns, wrong types,
+        and field expressions DuckDB cannot compile against the source are reported.
+        """
+        from store.offline.checks import check_view
+
+        check_view(self, view)
 
     def watermark(self, view: FeatureView) -> datetime | None:
         """The greatest created_ts of the source (UTC), or None when it has no rows."""

@@ -67,7 +67,9 @@ def load_entities(
             schema = pq.read_schema(path)
             rows = pq.ParquetFile(path).metadata.num_rows
         except (OSError, pa.ArrowException) as exc:
-            raise EntityFrameError(f"entity frame {path} is not a readable Parquet file: {exc}")
+            raise EntityFrameError(
+                f"entity frame {path} is not a readable Parquet file: {exc}"
+            ) from exc
         scan = f"read_parquet({quote_literal(str(path))}, file_row_number = true)"
         raw_sql = f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ROW_ID} FROM {scan}"
     else:

@@ -83,7 +83,7 @@ def get_historical_features(
         frame = load_entities(con, entity_df, views)
         _check_outputs(frame, outputs)
         sources = {v.name: engine.source_sql(v) for v in views}
-        joined, done = frame.sql(), []
+        joined, done = frame.sql(), list[str]()
         for i, view in enumerate(views):
             keep = [*frame.columns, AS_OF, *done] + [key_alias(k) for k in frame.keys]
             keep += [c for j in range(i) for c in _chosen(j)]
@@ -180,9 +180,10 @@ def _copy(
 ) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     blob = quote_literal(json.dumps(manifest, sort_keys=True, default=str))
+    options = f"FORMAT parquet, KV_METADATA {{'parity.manifest': {blob}}}"
     sql = (
-        f"COPY (SELECT {idents(columns)} FROM {_RESULT} ORDER BY {ROW_ID}) TO "
-        f"{quote_literal(str(out_path))} (FORMAT parquet, KV_METADATA {{'parity.manifest': {blob}}})"
+        f"COPY (SELECT {idents(columns)} FROM {_RESULT} ORDER BY {ROW_ID}) "
+        f"TO {quote_literal(str(out_path))} ({options})"
     )
     with duck_errors(f"writing the training frame to {out_path}"):
         con.execute(sql).fetchall()

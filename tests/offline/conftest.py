@@ -38,7 +38,9 @@ class Repo:
 def make_repo(root: Path, module: str, tables: dict[str, pa.Table] | None = None) -> Repo:
     """Write ``parity.yaml``, ``features.py`` (``module``) and Parquet files under ``root``."""
     root.mkdir(parents=True, exist_ok=True)
-    (root / "parity.yaml").write_text("project: test\noffline:\n  memory_limit: 1GB\n  threads: 2\n")
+    (root / "parity.yaml").write_text(
+        "project: test\noffline:\n  memory_limit: 1GB\n  threads: 2\n"
+    )
     (root / "features.py").write_text(textwrap.dedent(module))
     for rel, table in (tables or {}).items():
         path = root / rel
@@ -70,9 +72,7 @@ def case_view(case: PitCase, path: str = "data/src") -> FeatureView:
     return FeatureView(
         name="v",
         entities=[Entity("e", join_keys=keys)],
-        source=ParquetSource(
-            path, created_timestamp="created" if case.has_created else None
-        ),
+        source=ParquetSource(path, created_timestamp="created" if case.has_created else None),
         fields=[Field("f_int", "int64"), Field("f_float", "float64"), Field("f_str", "string")],
         ttl=case.rule.ttl,
         allowed_lateness=case.rule.allowed_lateness,
@@ -123,7 +123,10 @@ def user_repo(tmp_path: Path) -> Repo:
             name="user_stats",
             entities=[user],
             source=ParquetSource("data/user_stats.parquet", created_timestamp="created"),
-            fields=[Field("amount", "float64"), Field("double_amount", "float64", expr="amount * 2")],
+            fields=[
+                Field("amount", "float64"),
+                Field("double_amount", "float64", expr="amount * 2"),
+            ],
             ttl=timedelta(hours=1),
         )
     """

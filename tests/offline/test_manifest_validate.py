@@ -32,8 +32,11 @@ def test_manifest_records_what_made_the_frame(user_repo: Repo) -> None:
     entry = m["views"]["user_stats"]  # type: ignore[index]
     assert entry["version"] == view.version
     assert entry["features"] == ["amount", "double_amount"]
-    assert entry["rule"] == {"ttl_us": 3_600_000_000, "allowed_lateness_us": None,
-                             "availability_delay_us": 0}
+    assert entry["rule"] == {
+        "ttl_us": 3_600_000_000,
+        "allowed_lateness_us": None,
+        "availability_delay_us": 0,
+    }
     (f,) = entry["files"]
     assert f["path"].endswith("user_stats.parquet") and f["size"] > 0
     assert entry["leakage"]["changed_vs_naive_join"] == 1  # t=20: naive takes the row landed at 30
@@ -83,8 +86,12 @@ def test_validate_reports_defects_with_counts_examples_and_files(user_repo: Repo
     report = validate_view(user_repo.engine, view)
     found = {p.check: p for p in report.problems}
     assert report.rows == 6
-    assert set(found) == {"null key", "null event timestamp", "created before event",
-                          "duplicate rows"}
+    assert set(found) == {
+        "null key",
+        "null event timestamp",
+        "created before event",
+        "duplicate rows",
+    }
     assert found["null key"].count == 1 and found["null key"].files[0].endswith("a.parquet")
     assert found["created before event"].examples[0]["user_id"] == 4
     assert found["duplicate rows"].count == 1 and len(found["duplicate rows"].files) == 2

@@ -13,13 +13,18 @@ from hypothesis import strategies as st
 
 from store.offline.retrieval import get_historical_features, snapshot
 from store.registry import Definitions, resolve_features
-from store.testing import PitCase, SourceRow, grid_times, pit_cases, reference_join, reference_snapshot
+from store.testing import (
+    PitCase,
+    SourceRow,
+    grid_times,
+    pit_cases,
+    reference_join,
+    reference_snapshot,
+)
 
 from .conftest import case_view, engine_for, write_case
 
-SETTINGS = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
-)
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ZONES = [None, "UTC", "Asia/Kolkata"]
 
 
@@ -29,10 +34,8 @@ def _expected(row: SourceRow | None) -> tuple[Any, ...]:
 
 def _entity_frame(case: PitCase, zone: str | None) -> pd.DataFrame:
     times = pd.Series([t for _, t in case.entities]).dt.tz_convert("UTC")
-    if zone is None:
-        times = times.dt.tz_localize(None)  # naive = UTC
-    else:
-        times = times.dt.tz_convert(zone)  # converted, never reinterpreted
+    # naive = UTC; aware = converted, never reinterpreted
+    times = times.dt.tz_localize(None) if zone is None else times.dt.tz_convert(zone)
     data: dict[str, Any] = {"k1": [k[0] for k, _ in case.entities]}
     if case.compound:
         data["k2"] = [k[1] for k, _ in case.entities]
@@ -81,15 +84,19 @@ def _snapshot_rows(batches: Any, compound: bool) -> dict[tuple[Any, ...], tuple[
     out = {}
     for rec in table.to_pylist():
         key = (rec["k1"], rec["k2"]) if compound else (rec["k1"],)
-        out[key] = (rec["f_int"], rec["f_float"], rec["f_str"], rec["__event_ts"], rec["__created_ts"])
+        out[key] = (
+            rec["f_int"],
+            rec["f_float"],
+            rec["f_str"],
+            rec["__event_ts"],
+            rec["__created_ts"],
+        )
     return out
 
 
 @SETTINGS
 @given(case=pit_cases(), as_of=grid_times(16), since=st.none() | grid_times(16))
-def test_snapshot_equals_reference(
-    case: PitCase, as_of: datetime, since: datetime | None
-) -> None:
+def test_snapshot_equals_reference(case: PitCase, as_of: datetime, since: datetime | None) -> None:
     if not case.rows:
         return
     with tempfile.TemporaryDirectory() as tmp:

@@ -32,7 +32,9 @@ MODULE = """
 AMOUNT = 'Field("amount", "float64")'
 
 
-def repo_with(tmp_path: Path, source: str, tables: dict[str, pa.Table], fields: str = AMOUNT) -> Repo:
+def repo_with(
+    tmp_path: Path, source: str, tables: dict[str, pa.Table], fields: str = AMOUNT
+) -> Repo:
     return make_repo(tmp_path, MODULE.format(source=source, fields=fields), tables)
 
 
@@ -59,7 +61,9 @@ def values(repo: Repo, times: list[float], user: int = 1) -> list[float | None]:
 @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
 @pytest.mark.parametrize("tz", [None, "UTC", "Europe/Paris"])
 def test_any_parquet_unit_and_zone(tmp_path: Path, unit: str, tz: str | None) -> None:
-    repo = repo_with(tmp_path, 'ParquetSource("data/s.parquet")', {"data/s.parquet": table(unit, tz)})
+    repo = repo_with(
+        tmp_path, 'ParquetSource("data/s.parquet")', {"data/s.parquet": table(unit, tz)}
+    )
     repo.engine.check_view(repo.defs.views["stats"])
     assert values(repo, [0, 0.5, 10, 11]) == [None, 1.0, 1.0, 2.0]
 
@@ -124,9 +128,9 @@ def test_duckdb_source(tmp_path: Path, kind: str) -> None:
 def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
     repo = repo_with(tmp_path, 'ParquetSource("data/nope.parquet")', {})
     view = repo.defs.views["stats"]
-    with pytest.raises(DefinitionError, match="stats.*no Parquet files"):
+    with pytest.raises(DefinitionError, match=r"stats.*no Parquet files"):
         repo.engine.check_view(view)
-    with pytest.raises(SourceError, match="nope.parquet"):
+    with pytest.raises(SourceError, match=r"nope\.parquet"):
         values(repo, [1])
 
 
@@ -140,7 +144,9 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
     ],
 )
 def test_check_view_names_field_problems(tmp_path: Path, fields: str, match: str) -> None:
-    repo = repo_with(tmp_path, 'ParquetSource("data/s.parquet")', {"data/s.parquet": table()}, fields)
+    repo = repo_with(
+        tmp_path, 'ParquetSource("data/s.parquet")', {"data/s.parquet": table()}, fields
+    )
     with pytest.raises(DefinitionError, match=match):
         repo.engine.check_view(repo.defs.views["stats"])
 

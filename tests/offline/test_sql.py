@@ -27,8 +27,10 @@ def test_quoting() -> None:
     assert quote_literal("it's") == "'it''s'"
     ist = timezone(timedelta(hours=5, minutes=30))
     aware = datetime(2024, 1, 1, 5, 30, tzinfo=ist)
-    assert ts_literal(aware) == ts_literal(datetime(2024, 1, 1)) == ts_literal(
-        datetime(2024, 1, 1, tzinfo=UTC)
+    assert (
+        ts_literal(aware)
+        == ts_literal(datetime(2024, 1, 1))
+        == ts_literal(datetime(2024, 1, 1, tzinfo=UTC))
     )
     assert "2024-01-01 00:00:00.000000+00" in ts_literal(aware)
 

@@ -39,8 +39,11 @@ TWO_VIEWS = """
 @pytest.fixture
 def two(tmp_path: Path) -> Repo:
     u = pa.table(
-        {"user_id": pa.array([1, 2], pa.int64()), "event_timestamp": ts_array([at(0), at(0)]),
-         "amount": [10.0, 20.0]}
+        {
+            "user_id": pa.array([1, 2], pa.int64()),
+            "event_timestamp": ts_array([at(0), at(0)]),
+            "amount": [10.0, 20.0],
+        }
     )
     p = pa.table(
         {
@@ -98,7 +101,10 @@ def test_streams_to_parquet_with_manifest(two: Repo, tmp_path: Path) -> None:
     assert got["amount"].to_pylist() == [10.0, 10.0, 20.0, 10.0, 10.0]
     again = tmp_path / "copy.parquet"
     frame.to_parquet(again)
-    assert read_manifest(again)["views"]["pair_stats"]["version"] == two.defs.views["pair_stats"].version
+    assert (
+        read_manifest(again)["views"]["pair_stats"]["version"]
+        == two.defs.views["pair_stats"].version
+    )
 
 
 @pytest.mark.parametrize(
@@ -108,8 +114,10 @@ def test_streams_to_parquet_with_manifest(two: Repo, tmp_path: Path) -> None:
         (lambda df: df.drop(columns=["event_timestamp"]), "no 'event_timestamp' column"),
         (lambda df: df.assign(user_id=df["user_id"].astype(float)), "'user_id' has type double"),
         (lambda df: df.assign(event_timestamp=[1, 2, 3, 4, 5]), "must hold timestamps"),
-        (lambda df: df.assign(event_timestamp=["2024-01-01", "x", None, "2024-01-01", "y"]),
-         r"3 null or unparsable value\(s\) \(first at row 1\)"),
+        (
+            lambda df: df.assign(event_timestamp=["2024-01-01", "x", None, "2024-01-01", "y"]),
+            r"3 null or unparsable value\(s\) \(first at row 1\)",
+        ),
         (lambda df: df.assign(amount=1.0), "already has column"),
     ],
 )
@@ -122,7 +130,9 @@ def test_bad_entity_frames(two: Repo, change: object, match: str) -> None:
 
 def test_string_entity_times_and_arrow_input(two: Repo) -> None:
     refs = resolve_features(two.defs, ["user_stats:amount"])
-    ent = pa.table({"user_id": [1, 3], "event_timestamp": ["2024-03-01 00:05:00", "2024-03-01T00:05:00+01:00"]})
+    ent = pa.table(
+        {"user_id": [1, 3], "event_timestamp": ["2024-03-01 00:05:00", "2024-03-01T00:05:00+01:00"]}
+    )
     got = get_historical_features(two.engine, two.defs, refs, ent).to_arrow()
     assert got["amount"].to_pylist() == [10.0, None]
     assert got["event_timestamp"].to_pylist() == ent["event_timestamp"].to_pylist()
@@ -130,8 +140,13 @@ def test_string_entity_times_and_arrow_input(two: Repo) -> None:
 
 def test_watermark_and_leakage_are_reported(two: Repo) -> None:
     refs = resolve_features(two.defs, ["pair_stats:amount"])
-    ent = pd.DataFrame({"user_id": [1, 1, 1], "merchant": ["m1", "m1", "m2"],
-                        "event_timestamp": [at(1.5), at(2.5), at(3.5)]})
+    ent = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1],
+            "merchant": ["m1", "m1", "m2"],
+            "event_timestamp": [at(1.5), at(2.5), at(3.5)],
+        }
+    )
     frame = get_historical_features(two.engine, two.defs, refs, ent)
     assert frame.to_arrow()["amount"].to_pylist() == [None, 0.5, 0.7]
     assert frame.beyond_watermark == {"pair_stats": 1}
