@@ -204,7 +204,8 @@ def materialize_incremental(
 
 def _print_materialize(results: list[Any]) -> None:
     table = Table(title="Materialized")
-    for col in ("view", "version", "from", "to", "rows", "written", "kept newer", "seconds"):
+    cols = ("view", "version", "from", "to", "rows", "written", "kept newer", "expired", "seconds")
+    for col in cols:
         table.add_column(col)
     for r in results:
         table.add_row(
@@ -215,6 +216,7 @@ def _print_materialize(results: list[Any]) -> None:
             f"{r.rows:,}",
             f"{r.written:,}",
             f"{r.skipped_older:,}",
+            f"{r.skipped_expired:,}",
             f"{r.seconds:.2f}",
         )
     console.print(table)

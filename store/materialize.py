@@ -36,6 +36,7 @@ class MaterializeResult:
     rows: int
     written: int
     skipped_older: int
+    skipped_expired: int
     seconds: float
 
 
@@ -58,19 +59,20 @@ def materialize_view(
 
     began = time.perf_counter()
     reader = snapshot(offline, view, end, changed_since=start)
-    rows = written = skipped = 0
+    rows = written = older = expired = 0
     for batch in reader:
         if batch.num_rows == 0:
             continue
         stats = online.write(view, version, pa.Table.from_batches([batch]))
         rows += batch.num_rows
         written += stats.written
-        skipped += stats.skipped
+        older += stats.skipped_older
+        expired += stats.skipped_expired
         if progress is not None:
             progress(view.name, rows)
     online.set_watermark(view, version, end)
     return MaterializeResult(
-        view.name, version, end, start, rows, written, skipped, time.perf_counter() - began
+        view.name, version, end, start, rows, written, older, expired, time.perf_counter() - began
     )
 
 

@@ -87,7 +87,7 @@ def push_rows(
     for batch in values:
         if batch.num_rows:
             stats = online.write(view, version, pa.Table.from_batches([batch]))
-            written, skipped = written + stats.written, skipped + stats.skipped
+            written, skipped = written + stats.written, skipped + stats.skipped_older
     dropped = _late_rows(table, view, source.event_timestamp, now)
     return PushResult(view.name, table.num_rows, written, skipped, dropped, path)
 
