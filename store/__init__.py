@@ -6,7 +6,14 @@ the same values from Redis; audit the two against each other.
 
 from __future__ import annotations
 
-from store.definitions import DuckDBSource, Entity, FeatureService, FeatureView, Field, ParquetSource
+from store.definitions import (
+    DuckDBSource,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    ParquetSource,
+)
 from store.errors import (
     AuditError,
     ConfigError,
