@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import time
 from collections.abc import Callable
@@ -159,3 +160,32 @@ def test_redis_down_is_a_quick_503(
         metrics = http.get("/metrics").text
         assert "parity_online_store_errors_total 1" in metrics
         assert http.get("/health").status_code == 200
+
+
+def test_hung_redis_is_a_bounded_503_not_a_hang(
+    tmp_path: Path,
+    own_redis: tuple[str, subprocess.Popen[bytes]],
+    serve_repo: Callable[[Path], ServerThread],
+) -> None:
+    url, proc = own_redis
+    repo = make_repo(tmp_path / "repo", url)
+    server = serve_repo(repo)
+    with server.client() as http:
+        assert http.post("/get-online-features", json=GOOD).status_code == 200
+        proc.send_signal(signal.SIGSTOP)  # accepts connections, never answers
+        try:
+            start = time.monotonic()
+            resp = http.post("/get-online-features", json=GOOD)
+            elapsed = time.monotonic() - start
+            assert resp.status_code == 503, resp.text
+            assert elapsed < 8, f"took {elapsed:.1f}s"
+            start = time.monotonic()
+            assert http.get("/ready").status_code == 503
+            assert time.monotonic() - start < 8
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        # the pool recovers once Redis answers again
+        deadline = time.monotonic() + 10
+        while http.post("/get-online-features", json=GOOD).status_code != 200:
+            assert time.monotonic() < deadline, "no recovery after Redis came back"
+            time.sleep(0.2)
