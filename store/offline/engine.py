@@ -60,6 +60,7 @@ class SourceFiles:
 
     files: list[Path]
     hive: bool | None
+    pushed: int = 0  # the last ``pushed`` files are push files (no hive folders)
 
 
 class OfflineEngine:
@@ -147,13 +148,20 @@ class OfflineEngine:
             files, hive = sorted(path.rglob("*.parquet")), True
         else:
             files, hive = ([path] if path.is_file() else []), False
-        files = [f for f in files if f.is_file()]
+        pushed = self.pushed_files(view)
+        files = [f for f in files if f.is_file()] + pushed
         if not files:
             raise SourceError(
                 f"feature view {view.name!r}: no Parquet files at {source.path!r} "
                 f"(looked in {path}); write the data first or fix ParquetSource(path=...)"
             )
-        return SourceFiles(files, hive)
+        return SourceFiles(files, hive, len(pushed))
+
+    def pushed_files(self, view: FeatureView) -> list[Path]:
+        """Rows streamed in by ``push`` (``<data_dir>/push/<view>/``), read as part of the
+        source; they sort after the source's own files, so they win exact ties."""
+        folder = self.data_dir / "push" / view.name
+        return sorted(folder.glob("[!.]*.parquet")) if folder.is_dir() else []
 
     def raw_sql(self, view: FeatureView, *, with_file: bool = False) -> str:
         """The source's own rows and columns, plus ``__file_idx`` and ``__row`` (tie-break)."""
@@ -174,19 +182,30 @@ class OfflineEngine:
         return self._parquet_sql(view, with_file)
 
     def _parquet_sql(self, view: FeatureView, with_file: bool) -> str:
-        # file_index / file_row_number are virtual columns: only read when used, and cheap.
         where = self.source_files(view)
-        listing = "[" + ", ".join(quote_literal(str(f)) for f in where.files) + "]"
+        own = where.files[: len(where.files) - where.pushed]
+        pushed = where.files[len(own) :]
+        scans = []
+        if own:
+            scans.append(self._scan(own, where.hive, 0, with_file))
+        if pushed:  # pushed files sit outside hive folders: scanned apart, numbered after
+            scans.append(self._scan(pushed, False, len(own), with_file))
+        return " UNION ALL BY NAME ".join(f"({scan})" for scan in scans)
+
+    def _scan(self, files: list[Path], hive: bool | None, first: int, with_file: bool) -> str:
+        # file_index / file_row_number are virtual columns: only read when used, and cheap.
+        listing = "[" + ", ".join(quote_literal(str(f)) for f in files) + "]"
         options = [f"filename = {quote_literal(_FILE_COL)}"] if with_file else []
-        if len(where.files) > 1:
+        if len(files) > 1:
             options.append("union_by_name = true")
-        if where.hive is not None:
-            options.append(f"hive_partitioning = {str(where.hive).lower()}")
+        if hive is not None:
+            options.append(f"hive_partitioning = {str(hive).lower()}")
         scan = f"read_parquet({', '.join([listing, *options])})"
         file_col = f", s.{_FILE_COL}" if with_file else ""
         keep = f"s.* EXCLUDE ({_FILE_COL})" if with_file else "s.*"
+        index = f"s.file_index + {first}" if first else "s.file_index"
         return (
-            f"SELECT {keep}, s.file_index AS {FILE_IDX}, s.file_row_number AS {ROW_NUM}"
+            f"SELECT {keep}, {index} AS {FILE_IDX}, s.file_row_number AS {ROW_NUM}"
             f"{file_col} FROM {scan} AS s"
         )
 
