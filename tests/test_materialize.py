@@ -20,9 +20,7 @@ from store.testing import PitCase, grid_times, pit_cases
 from .facade_helpers import bits, case_module, recent, store_for, to_recent
 from .offline.conftest import write_case
 
-SETTINGS = settings(
-    max_examples=40, deadline=None, suppress_health_check=list(HealthCheck)
-)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 def _keys(case: PitCase) -> list[dict[str, Any]]:
@@ -101,7 +99,10 @@ def test_example_repo_online_equals_training_frame(fraud_repo: FeatureStore) -> 
         present = 0
         for col in online.columns:
             want = offline.column(col.name).to_pylist()
-            got = [v if s is Status.PRESENT else None for v, s in zip(col.values, col.statuses)]
+            got = [
+                v if s is Status.PRESENT else None
+                for v, s in zip(col.values, col.statuses, strict=True)
+            ]
             assert [bits(v) for v in got] == [bits(v) for v in want], (view, col.name)
             present += sum(s is Status.PRESENT for s in col.statuses)
         assert present > 0, f"{view}: nothing materialized"
@@ -126,9 +127,7 @@ def test_materialize_is_idempotent(fraud_repo: FeatureStore, redis_url: str) -> 
     assert dump() == first
 
 
-def test_changed_definition_is_never_served_as_current(
-    tmp_path: Path, redis_url: str
-) -> None:
+def test_changed_definition_is_never_served_as_current(tmp_path: Path, redis_url: str) -> None:
     redis.Redis.from_url(redis_url).flushall()
     table_module = """
 from datetime import timedelta

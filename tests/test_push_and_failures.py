@@ -198,6 +198,7 @@ def test_killed_materialization_serves_consistent_state_and_next_run_completes(
 def test_push_into_a_hive_partitioned_source(fs: FeatureStore) -> None:
     folder = fs.data_dir / "stats" / "day=2026-01-01"
     folder.mkdir()
+    (fs.data_dir / "stats" / "a.parquet").rename(folder / "a.parquet")
     pq.write_table(_rows(range(7, 8), NOW - timedelta(hours=2), 4.0), folder / "part-0.parquet")
     result = fs.push(
         "stats", [{"user_id": 7, "event_timestamp": NOW - timedelta(minutes=2), "amount": 6.0}]
