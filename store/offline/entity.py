@@ -97,8 +97,11 @@ def load_entities(
 
 def _check_schema(schema: pa.Schema, views: list[FeatureView]) -> dict[str, ValueType]:
     names = set(schema.names)
-    if ROW_ID in names or any(n.startswith("__key_") or n == AS_OF for n in names):
-        raise EntityFrameError("entity frame columns must not start with '__' (reserved)")
+    reserved = sorted(n for n in names if n.startswith("__"))
+    if reserved:
+        raise EntityFrameError(
+            f"entity frame column(s) {reserved} start with '__', which is reserved; rename them"
+        )
     if TIMESTAMP_COLUMN not in names:
         raise EntityFrameError(
             f"entity frame has no {TIMESTAMP_COLUMN!r} column (the as-of time of each row); "
