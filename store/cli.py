@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from store.cli_audit import audit_app
 from store.errors import StoreError
 from store.feature_store import FeatureStore
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
 app.add_typer(redis_app, name="redis")
+app.add_typer(audit_app, name="audit")
 console = Console()
 err = Console(stderr=True)
 
@@ -340,13 +342,87 @@ def redis_stop(repo: RepoOpt = Path(".")) -> None:
     console.print("Stopped the embedded redis-server." if stopped else "It was not running.")
 
 
-def main() -> None:
-    """Entry point of the ``parity`` script."""
-    try:
-        app()
-    except StoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+@app.command()
+def serve(
+    repo: RepoOpt = Path("."),
+    host: Annotated[str, typer.Option(help="Interface to bind; 0.0.0.0 for all.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port (Feast's default).")] = 6566,
+    workers: Annotated[int, typer.Option(help="Worker processes (about one per core).")] = 1,
+    access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = False,
+) -> None:
+    """Run the feature server (Feast-compatible HTTP API) for the repo until interrupted.
+    Apply and materialize first; see docs/server.md for the endpoints."""
+    from store.server.run import serve as run_server
+
+    run_server(repo, host, port, workers, access_log=access_log)
+
+
+@app.command()
+def bench(
+    part: Annotated[
+        list[str] | None,
+        typer.Option("--part", help="offline, online, server or audit (repeat; default all)."),
+    ] = None,
+    scale: Annotated[
+        str, typer.Option(help="Offline scale: small (1M x 100k) or large (10M x 1M).")
+    ] = "small",
+    data: Annotated[Path, typer.Option(help="Folder for generated benchmark data.")] = Path(
+        "bench-data"
+    ),
+    memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "4GB",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the results as JSON here.")
+    ] = None,
+) -> None:
+    """Measure speed and memory against the raw engines (a hand-written DuckDB query, a raw
+    redis-py pipeline, a minimal FastAPI handler), all in the same run; prints tables."""
+    parts = part or ["offline", "online", "server", "audit"]
+    unknown = set(parts) - {"offline", "online", "server", "audit"}
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown --part {sorted(unknown)}; use offline/online/server/audit"
+        )
+    results: dict[str, list[dict[str, Any]]] = {}
+    for name in parts:
+        console.rule(f"[bold]bench: {name}")
+        with console.status(f"running the {name} benchmark..."):
+            results[name] = _bench_part(name, scale, data, memory_limit)
+        _print_rows(f"{name} ({scale})" if name == "offline" else name, results[name])
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=2, default=str))
+        console.print(f"Wrote {json_out}")
+
+
+def _bench_part(name: str, scale: str, data: Path, memory_limit: str) -> list[dict[str, Any]]:
+    if name == "offline":
+        from store import bench_offline
+
+        return bench_offline.run(scale, data / "offline", memory_limit=memory_limit)
+    if name == "online":
+        from store import bench_online
+
+        return bench_online.run(None, data_dir=data / "online")
+    if name == "server":
+        from store import bench_server
+
+        return bench_server.run()
+    from store import bench_audit
+
+    return bench_audit.run(data / "audit")
+
+
+def _print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    columns = list(dict.fromkeys(k for r in rows for k in r))
+    for col in columns:
+        table.add_column(col, justify="right" if rows and _numeric(rows, col) else "left")
+    for r in rows:
+        table.add_row(*(_fmt(r.get(c)) if r.get(c) is not None else "" for c in columns))
+    console.print(table)
+
+
+def _numeric(rows: list[dict[str, Any]], col: str) -> bool:
+    return all(isinstance(r.get(col), int | float) for r in rows if r.get(col) is not None)
 
 
 @app.command()
@@ -365,3 +441,12 @@ def quickstart(
             f"{repo} has no parity.yaml: run from the project's top folder, or pass --repo"
         )
     run(repo, console, fresh=fresh)
+
+
+def main() -> None:
+    """Entry point of the ``parity`` script."""
+    try:
+        app()
+    except StoreError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
