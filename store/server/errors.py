@@ -36,6 +36,7 @@ from store.errors import (
     StoreError,
 )
 from store.server.metrics import Metrics
+from store.server.models import ENTITY_VALUE_MSG, UNION_TAGS
 from store.server.responses import JSONResponse
 
 log = logging.getLogger("parity.server")
@@ -60,17 +61,22 @@ def status_of(exc: StoreError) -> int:
 
 
 def validation_error(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Any:
-    """A FastAPI 422 error for a pydantic error raised while parsing part of a request."""
-    return RequestValidationError(
-        [
-            {
-                "type": e["type"],
-                "loc": (*prefix, *e["loc"]),
-                "msg": e["msg"].removeprefix("Value error, "),
-            }
-            for e in exc.errors(include_url=False, include_input=False, include_context=False)
-        ]
-    )
+    """A FastAPI 422 error for a pydantic error raised while parsing part of a request.
+
+    The per-member errors of a join-key value (``entities.<key>.<i>.int`` / ``.str`` /
+    ``.bool``) become one error at ``entities.<key>.<i>``.
+    """
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[Any, ...]] = set()
+    for e in exc.errors(include_url=False, include_input=False, include_context=False):
+        loc, kind, msg = tuple(e["loc"]), e["type"], e["msg"].removeprefix("Value error, ")
+        if len(loc) == 4 and loc[0] == "entities" and loc[-1] in UNION_TAGS:
+            loc, kind, msg = loc[:-1], "join_key_type", ENTITY_VALUE_MSG
+            if loc in seen:
+                continue
+            seen.add(loc)
+        out.append({"type": kind, "loc": (*prefix, *loc), "msg": msg})
+    return RequestValidationError(out)
 
 
 def unprocessable(loc: Sequence[str | int], msg: str, kind: str = "value_error") -> HTTPException:
