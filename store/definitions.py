@@ -162,15 +162,29 @@ class Field:
         dtype: its type (see ``store.types``).
         expr: optional DuckDB SQL expression over source columns; default the column ``name``.
         description: free text.
+        drift: drift thresholds of this feature for the drift audit, e.g.
+            ``{"psi_warn": 0.2, "psi_alert": 0.4}`` (keys of ``store.audit.Thresholds``).
+            Not part of the view's version: it changes no value.
     """
 
     name: str
     dtype: str | ValueType
     expr: str | None = None
     description: str = ""
+    drift: Mapping[str, float] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
         check_name(self.name, what="field")
+        if self.drift is not None:
+            if not isinstance(self.drift, Mapping) or not all(
+                isinstance(k, str) and isinstance(v, int | float) and not isinstance(v, bool)
+                for k, v in self.drift.items()
+            ):
+                raise DefinitionError(
+                    f"field {self.name!r}: drift must map threshold names to numbers, "
+                    f"e.g. {{'psi_alert': 0.4}}"
+                )
+            object.__setattr__(self, "drift", dict(self.drift))
         object.__setattr__(self, "dtype", ValueType.parse(self.dtype, what=f"field {self.name!r}"))
         if self.expr is not None and (not isinstance(self.expr, str) or not self.expr.strip()):
             raise DefinitionError(f"field {self.name!r}: expr must be a non-empty SQL string")

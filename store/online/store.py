@@ -27,6 +27,7 @@ from store.online.connection import (
 )
 from store.online.embedded import ensure_embedded
 from store.online.keys import meta_key, view_pattern
+from store.online.raw import hmget_many, scan_keys
 from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
 from store.online.writer import Writer, WriteStats
 from store.types import check_name
@@ -115,6 +116,19 @@ class OnlineStore(_Base):
                 if isinstance(reply, Exception):
                     raise reply
         return decode_read(plan, replies, now)
+
+    def read_raw(
+        self, keys: Sequence[bytes], fields: Sequence[bytes], *, chunk_size: int = 5000
+    ) -> list[list[bytes | None]]:
+        """Stored payloads of ``fields`` of every full key (``HMGET``), pipelined in chunks."""
+        with translate(self._resolve_url()):
+            return hmget_many(self.client, keys, fields, chunk_size=chunk_size)
+
+    def scan_view(self, view: FeatureView | str) -> list[bytes]:
+        """Every key of ``view`` in the store (SCAN; every node of a cluster)."""
+        pattern = view_pattern(self.project, _view_name(view))
+        with translate(self._resolve_url()):
+            return list(scan_keys(self.client, pattern))
 
     def set_watermark(self, view: FeatureView | str, version: str, as_of: datetime) -> None:
         """Record that ``view`` (at ``version``) is materialized up to ``as_of``."""
