@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 import pandas as pd
 import pyarrow as pa
 
+from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
 from store.definitions import FeatureView
 from store.errors import RegistryError
@@ -248,3 +249,18 @@ class FeatureStore:
         """Release connections (the embedded Redis keeps running for other processes)."""
         if "online" in self.__dict__:
             self.online.close()
+
+    # -- audits ------------------------------------------------------------------------------
+
+    def audit_parity(
+        self, views: Sequence[str] | None = None, *, sample: int | None = None
+    ) -> AuditReport:
+        """Diff online values against the offline rule at each view's materialization time.
+
+        Args:
+            views: view names; default every applied view.
+            sample: compare this many keys per view, chosen by a stable key hash; default all.
+        """
+        from store.audit.parity import parity_audit
+
+        return parity_audit(self.offline, self.online, self.applied_views(views), sample=sample)
