@@ -9,7 +9,7 @@ import pytest
 from store import DefinitionError, FeatureNotFoundError
 from store.registry import Registry, load_definitions, resolve_features
 
-MODULE = '''
+MODULE = """
 from datetime import timedelta
 from store import Entity, FeatureService, FeatureView, Field, ParquetSource
 
@@ -18,7 +18,7 @@ a = FeatureView("a", [user], ParquetSource("data/a.parquet"), [Field("x", "int64
                 Field("y", "float64")], ttl=timedelta(days={ttl}))
 b = FeatureView("b", [user], ParquetSource("data/b.parquet"), [Field("x", "int64")])
 svc = FeatureService("svc", ["a:x", "b"])
-'''
+"""
 
 
 def write_repo(path: Path, ttl: int = 1, extra: str = "") -> Path:
@@ -46,15 +46,18 @@ def test_load_and_resolve(tmp_path: Path) -> None:
 
 
 def test_duplicate_names_and_bad_services(tmp_path: Path) -> None:
-    write_repo(tmp_path, extra='\nb2 = FeatureView("a", [user], ParquetSource("x.parquet"), '
-               '[Field("q", "int64")])\n')
+    write_repo(
+        tmp_path,
+        extra='\nb2 = FeatureView("a", [user], ParquetSource("x.parquet"), '
+        '[Field("q", "int64")])\n',
+    )
     with pytest.raises(DefinitionError, match="'a' is defined twice"):
         load_definitions(tmp_path)
     write_repo(tmp_path, extra='\nsvc2 = FeatureService("svc2", ["a:nope"])\n')
-    with pytest.raises(DefinitionError, match="feature service 'svc2'.*no feature 'nope'"):
+    with pytest.raises(DefinitionError, match=r"feature service 'svc2'.*no feature 'nope'"):
         load_definitions(tmp_path)
     write_repo(tmp_path, extra="\nraise RuntimeError('boom')\n")
-    with pytest.raises(DefinitionError, match="features.py failed to import.*boom"):
+    with pytest.raises(DefinitionError, match=r"features.py failed to import.*boom"):
         load_definitions(tmp_path)
 
 
