@@ -264,3 +264,18 @@ class FeatureStore:
         from store.audit.parity import parity_audit
 
         return parity_audit(self.offline, self.online, self.applied_views(views), sample=sample)
+
+    def audit_leakage(self, entity_df: EntityInput, features: Sequence[str] | str) -> AuditReport:
+        """Per view, the values the leakage guard, watermark and ttl changed vs a naive join.
+
+        Args:
+            entity_df: the training request's entity rows (join keys + ``event_timestamp``).
+            features: ``["view:feature", ...]`` or a feature service name.
+        """
+        from store.audit.leakage import leakage_audit
+
+        by_view: dict[str, tuple[FeatureView, list[str]]] = {}
+        for ref in self.resolve(features):
+            view = self.definitions.view(ref.view)
+            by_view.setdefault(ref.view, (view, []))[1].append(ref.feature)
+        return leakage_audit(self.offline, by_view, entity_df)
