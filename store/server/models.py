@@ -49,10 +49,12 @@ class GetOnlineFeaturesRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     features: list[StrictStr] | None = Field(
-        default=None, description="Feature references 'view:feature' (or 'view' for all)."
+        default=None,
+        min_length=1,
+        description="Feature references 'view:feature' (or 'view' for all).",
     )
     feature_service: StrictStr | None = Field(
-        default=None, description="A feature service name, instead of features."
+        default=None, min_length=1, description="A feature service name, instead of features."
     )
     entities: dict[StrictStr, list[EntityValue]] = Field(
         description="Join-key columns: {'user_id': [1, 2]}; every column the same length.",
@@ -76,6 +78,14 @@ class GetOnlineFeaturesRequest(BaseModel):
         return self
 
     _lengths = field_validator("entities")(_equal_lengths)
+
+    @field_validator("features")
+    @classmethod
+    def _unique(cls, features: list[str] | None) -> list[str] | None:
+        if features is not None and len(set(features)) < len(features):
+            twice = sorted({f for f in features if features.count(f) > 1})
+            raise ValueError(f"feature(s) requested twice: {', '.join(twice)}")
+        return features
 
     @property
     def n_rows(self) -> int:

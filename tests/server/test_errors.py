@@ -38,6 +38,9 @@ def _detail(served: Served, body: Any, code: int, path: str = "/get-online-featu
         ({**GOOD, "unknown": 1}, ["body", "unknown"]),
         ({**GOOD, "feature_service": "scoring"}, ["body"]),
         ([1, 2], ["body"]),
+        ({**GOOD, "features": []}, ["body", "features"]),
+        ({**GOOD, "features": ["user_risk:risk", "user_risk:risk"]}, ["body", "features"]),
+        ({"feature_service": "", "entities": {"user_id": [1]}}, ["body", "feature_service"]),
     ],
 )
 def test_malformed_request_is_422_with_the_field_path(
