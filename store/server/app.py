@@ -58,7 +58,7 @@ def create_app(store: FeatureStore) -> FastAPI:
         served=served,
         max_entities=cfg.max_entities,
         read_timeout=2 * store.config.online.socket_timeout + 1.0,
-        key_digests=tuple(key_digest(k) for k in cfg.api_keys if k),
+        key_digests=tuple(key_digest(k.strip()) for k in cfg.api_keys if k.strip()),
     )
 
     @asynccontextmanager
