@@ -279,3 +279,17 @@ class FeatureStore:
             view = self.definitions.view(ref.view)
             by_view.setdefault(ref.view, (view, []))[1].append(ref.feature)
         return leakage_audit(self.offline, by_view, entity_df)
+
+    def audit_schema(
+        self, views: Sequence[str] | None = None, *, sample: int = 1000
+    ) -> AuditReport:
+        """Declared types vs source files vs online payloads, and unseen categories.
+
+        Args:
+            views: view names; default every applied view.
+            sample: online keys read per view.
+        """
+        from store.audit.schema import schema_audit
+
+        chosen = [view for view, _ in self.applied_views(views)]
+        return schema_audit(self.offline, self.online, chosen, sample=sample)

@@ -1,0 +1,32 @@
+"""Schema audit: a payload of the wrong type and an unseen category are found, nothing else."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import redis
+
+from store.online.codec import encode
+from store.types import ValueType
+
+from .repo import make_store
+
+
+def test_schema_audit(tmp_path: Path, redis_url: str) -> None:
+    fs, _ = make_store(tmp_path, redis_url, "schema")
+    clean = fs.audit_schema()
+    assert clean.status == "ok" and clean.examples == [] and clean.counts == {"stats": {}}
+    sources = {r["feature"]: r["source"] for r in clean.rows}  # type: ignore[index]
+    assert sources == {"amount": "double", "n": "int64", "tier": "string"}
+
+    client = redis.Redis.from_url(redis_url)
+    client.hset("p:{schema|7}:stats", "tier", encode(1.5, ValueType("float64")))
+    client.hset("p:{schema|8}:stats", "tier", encode("platinum", ValueType("string")))
+    report = fs.audit_schema()
+    assert report.counts == {"stats": {"online type": 1, "unseen category": 1}}
+    assert report.status == "alert" and report.exit_code == 1
+    assert {(e["class"], e["online"]) for e in report.examples} == {
+        ("online type", 1.5),
+        ("unseen category", "platinum"),
+    }
+    fs.close()
