@@ -64,7 +64,7 @@ def get_historical_features(
         full_feature_names: recorded in the manifest (output names come from ``refs``).
         out_path: stream the result to this Parquet file (no pandas, bounded memory).
         leakage_report: count, per view, what the leakage guard and watermark changed versus a
-            join on event time alone (one more join, without the feature columns).
+            join on event time alone (one more narrow ASOF join over the source).
 
     Returns:
         The frame, in the entity frame's row order, with its manifest.
@@ -84,8 +84,10 @@ def get_historical_features(
         _check_outputs(frame, outputs)
         sources = {v.name: engine.source_sql(v) for v in views}
         joined, done = frame.sql(), list[str]()
+        # In memory the original columns are re-attached from the input, untouched.
+        carried = frame.columns if out_path is not None else []
         for i, view in enumerate(views):
-            keep = [*frame.columns, AS_OF, *done] + [key_alias(k) for k in frame.keys]
+            keep = [*carried, AS_OF, *done] + [key_alias(k) for k in frame.keys]
             keep += [c for j in range(i) for c in _chosen(j)]
             joined = plan.point_in_time(
                 view, sources[view.name], joined, outputs[view.name], keep=keep, chosen=_chosen(i)
