@@ -26,6 +26,7 @@ import math
 import os
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -199,14 +200,21 @@ class ServedLogWriter:
         while True:
             stopping = self._stopping.wait(self.interval)
             while self._pending:
-                items: list[_Item] = []
-                while self._pending and len(items) < 1000:
-                    items.append(self._pending.popleft())
+                lines: list[bytes] = []
+                while self._pending and len(lines) < 1000:
+                    item = self._pending.popleft()
+                    try:
+                        lines.append(self._line(item))
+                    except (TypeError, ValueError):
+                        self.errors += 1
+                    # Hand the GIL back after each response, so encoding a batch never
+                    # stalls the event loop for more than one response's worth.
+                    time.sleep(0)
                 try:
-                    self._write([self._line(item) for item in items])
-                    self.written += len(items)
-                except (OSError, TypeError, ValueError):
-                    self.errors += len(items)
+                    self._write(lines)
+                    self.written += len(lines)
+                except OSError:
+                    self.errors += len(lines)
             if stopping:
                 break
         self._close_file()
