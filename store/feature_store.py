@@ -293,3 +293,26 @@ class FeatureStore:
 
         chosen = [view for view, _ in self.applied_views(views)]
         return schema_audit(self.offline, self.online, chosen, sample=sample)
+
+    def audit_replay(
+        self,
+        log: pa.Table | None = None,
+        *,
+        views: Sequence[str] | None = None,
+        min_match_rate: float = 0.99,
+    ) -> AuditReport:
+        """Recompute each served vector offline at its read time and compare.
+
+        Args:
+            log: a served-feature log table; default the repo's (``read_served_log``).
+            views: view names; default every view in the log.
+            min_match_rate: a feature matching less often than this is an alert.
+        """
+        from store.audit.replay import replay_audit
+        from store.served_log import read_served_log
+
+        table = read_served_log(self.data_dir) if log is None else log
+        logged = set(table.column("view").to_pylist()) & set(self.definitions.views)
+        names = sorted(logged if views is None else set(views) & logged)
+        chosen = {v.name: (v, ver) for v, ver in self.applied_views(names)} if names else {}
+        return replay_audit(self.offline, chosen, table, min_match_rate=min_match_rate)

@@ -1,0 +1,217 @@
+"""Replay audit: every served vector recomputed offline at its read time.
+
+Each logged (request, entity row, view) becomes an entity row of a training request at the
+time the server read Redis (``read_at``); the offline rule's value is compared with the value
+served, bit for bit (floats by their bytes, NaN equal to NaN). A mismatch is put down to the
+first cause that applies:
+
+* **definition change**: the value was served under another view version than the current one;
+* **ttl expiry**: the server answered ``EXPIRED`` where the rule still has a value;
+* **not yet materialized**: nothing online (``MISSING``), or the served row is older than the
+  rule's row (a newer row, or a correction, had not been materialized yet);
+* **late row**: the served row is newer than the rule's (or the rule has none): a row the
+  online store took that the offline rule drops, or that had not landed by the read time;
+* **value differs**: same row, other value: skew nothing else explains.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from store.audit.pit import GUARDED, choices, guarded
+from store.audit.report import AuditReport, Row, Status, worst
+from store.definitions import FeatureView
+from store.offline.engine import OfflineEngine
+
+DEFINITION = "definition change"
+TTL = "ttl expiry"
+NOT_MATERIALIZED = "not yet materialized"
+LATE = "late row"
+VALUE = "value differs"
+CAUSES = (DEFINITION, TTL, NOT_MATERIALIZED, LATE, VALUE)
+_FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+MAX_EXAMPLES = 5
+
+
+def _json(text: str) -> Any:
+    value = orjson.loads(text)
+    if isinstance(value, dict) and set(value) == {"$float"}:
+        return _FLOATS[value["$float"]]
+    return value
+
+
+def _bits(value: Any) -> Any:
+    if isinstance(value, float):
+        return struct.pack("<d", value) if value == value else b"nan"
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def smape(a: float, b: float) -> float:
+    """Symmetric absolute percentage error in [0, 2]; 0 when both are 0."""
+    den = (abs(a) + abs(b)) / 2
+    return 0.0 if den == 0 else abs(a - b) / den
+
+
+def _entity_table(view: FeatureView, log: pa.Table) -> tuple[pa.Table, list[int]]:
+    """Unique (entity key, read time) rows of ``log`` as an entity frame, and each log row's
+    index into it."""
+    times = pc.coalesce(log.column("read_at"), log.column("request_time")).to_pylist()
+    index: dict[tuple[str, datetime], int] = {}
+    where = []
+    for key, t in zip(log.column("entity_key").to_pylist(), times, strict=True):
+        where.append(index.setdefault((key, t), len(index)))
+    cols: dict[str, list[Any]] = {k: [] for k in view.join_keys}
+    stamps = []
+    for key, t in index:
+        parsed = orjson.loads(key)
+        for k in view.join_keys:
+            cols[k].append(parsed.get(k))
+        stamps.append(t)
+    arrays = {k: pa.array(v, type=view.join_keys[k].arrow) for k, v in cols.items()}
+    arrays["event_timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
+    return pa.table(arrays), where
+
+
+def _cause(status: str, version: str, current: str, served_e: Any, offline_e: Any) -> str:
+    if status == "VERSION_MISMATCH" or version != current:
+        return DEFINITION
+    if status == "EXPIRED":
+        return TTL
+    if status == "MISSING" or (
+        offline_e is not None and (served_e is None or served_e < offline_e)
+    ):
+        return NOT_MATERIALIZED
+    if offline_e is None or served_e > offline_e:
+        return LATE
+    return VALUE
+
+
+def audit_view(
+    engine: OfflineEngine, view: FeatureView, version: str, log: pa.Table, min_match_rate: float
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
+    """Rows (one per feature), examples and counts by cause of one view's served values."""
+    features = sorted(set(log.column("feature").to_pylist()) & set(view.feature_names))
+    entities, where = _entity_table(view, log)
+    offline = choices(engine, view, entities, features)
+    offline_e = offline.column(GUARDED[0]).to_pylist()
+    rows, examples, counts = [], [], dict.fromkeys(CAUSES, 0)
+    for feature in features:
+        idx = pc.indices_nonzero(pc.equal(log.column("feature"), feature))
+        part = log.take(idx)
+        want = offline.column(guarded(feature)).to_pylist()
+        positions = [where[i] for i in idx.to_pylist()]
+        by_cause = dict.fromkeys(CAUSES, 0)
+        errors: list[float] = []
+        numeric = view.field(feature).type.scalar in {"int32", "int64", "float32", "float64"}
+        shown = 0
+        cols = [
+            part.column(c).to_pylist()
+            for c in ("status", "version", "event_timestamp", "value", "entity_key", "read_at")
+        ]
+        for pos, status, ver, served_e, text, key, read_at in zip(positions, *cols, strict=True):
+            served = _json(text) if status == "PRESENT" else None
+            expected = want[pos]
+            if numeric and served is not None and expected is not None:
+                errors.append(smape(float(served), float(expected)))
+            if _bits(served) == _bits(expected):
+                continue
+            why = _cause(
+                status, ver, version, served_e if status == "PRESENT" else None, offline_e[pos]
+            )
+            by_cause[why] += 1
+            if shown < MAX_EXAMPLES:
+                shown += 1
+                examples.append(
+                    {
+                        "view": view.name,
+                        "feature": feature,
+                        "cause": why,
+                        "key": key,
+                        "t": read_at,
+                        "served": served,
+                        "offline": expected,
+                        "served_event_ts": served_e,
+                        "offline_event_ts": offline_e[pos],
+                        "served_status": status,
+                        "served_version": ver,
+                    }
+                )
+        n = part.num_rows
+        mismatched = sum(by_cause.values())
+        rate = 1.0 if n == 0 else (n - mismatched) / n
+        status_: Status = "ok"
+        if mismatched:
+            status_ = "alert" if rate < min_match_rate or by_cause[VALUE] else "warn"
+        row: dict[str, Any] = {
+            "view": view.name,
+            "feature": feature,
+            "status": status_,
+            "count": mismatched,
+            "served": n,
+            "match_rate": rate,
+        }
+        if errors:
+            p50, p90, p99 = np.percentile(np.asarray(errors), [50, 90, 99]).tolist()
+            row |= {"smape_p50": p50, "smape_p90": p90, "smape_p99": p99, "smape_max": max(errors)}
+        rows.append(row | {c: k for c, k in by_cause.items() if k})
+        for c, k in by_cause.items():
+            counts[c] += k
+    return rows, examples, counts
+
+
+def replay_audit(
+    engine: OfflineEngine,
+    views: Mapping[str, tuple[FeatureView, str]],
+    log: pa.Table,
+    *,
+    min_match_rate: float = 0.99,
+) -> AuditReport:
+    """Recompute every served value offline at its read time and compare.
+
+    Args:
+        engine: the offline engine.
+        views: view name -> (view, current version); log rows of other views are skipped.
+        log: the served-feature log (``store.served_log.read_served_log``).
+        min_match_rate: a feature matching less often than this is an alert.
+
+    Returns:
+        An :class:`AuditReport` of kind ``replay``: per view and feature the match rate, SMAPE
+        percentiles for numbers and mismatches by cause; ``counts`` per view by cause. Warn on
+        explained mismatches, alert below ``min_match_rate`` or on unexplained ones.
+    """
+    rows: list[Row] = []
+    examples: list[dict[str, Any]] = []
+    counts: dict[str, dict[str, int]] = {}
+    served = mismatched = 0
+    for name, (view, version) in views.items():
+        part = log.filter(pc.equal(log.column("view"), name))
+        if part.num_rows == 0:
+            continue
+        view_rows, view_examples, by_cause = audit_view(engine, view, version, part, min_match_rate)
+        rows += view_rows
+        examples += view_examples
+        counts[name] = {c: k for c, k in by_cause.items() if k}
+        served += part.num_rows
+        mismatched += sum(by_cause.values())
+    status = worst([r["status"] for r in rows if isinstance(r, dict)])
+    headline = f"{mismatched:,} of {served:,} served values differ from the offline replay"
+    return AuditReport(
+        kind="replay",
+        status=status,
+        summary={"headline": headline, "served": served, "mismatched": mismatched},
+        rows=rows,
+        examples=examples,
+        counts=counts,
+        params={"min_match_rate": min_match_rate},
+    )
