@@ -316,3 +316,40 @@ class FeatureStore:
         names = sorted(logged if views is None else set(views) & logged)
         chosen = {v.name: (v, ver) for v, ver in self.applied_views(names)} if names else {}
         return replay_audit(self.offline, chosen, table, min_match_rate=min_match_rate)
+
+    def audit_drift(
+        self,
+        baseline: pd.DataFrame | pa.Table | str | Path,
+        current: pd.DataFrame | pa.Table | str | Path | None = None,
+        *,
+        features: Sequence[str] | None = None,
+    ) -> AuditReport:
+        """Compare feature distributions: a training frame against the served log or a frame.
+
+        Thresholds come from each feature's ``drift`` setting in the definitions.
+
+        Args:
+            baseline: the reference, e.g. a training frame (Table, DataFrame or Parquet path).
+            current: another frame; default the served-feature log of this repo.
+            features: column names to audit; default every column the two share.
+        """
+        from store.audit import drift_audit, served_columns
+        from store.audit.inputs import as_table, declared_types, definition_thresholds
+        from store.served_log import read_served_log
+
+        views = list(self.definitions.views.values())
+        base = as_table(baseline, what="baseline")
+        types = declared_types(views)
+        names = list(features) if features is not None else None
+        cur: Any
+        if current is None:
+            wanted = names or [n for n in base.column_names if n in types]
+            log = read_served_log(self.data_dir)
+            cur = served_columns(log, {n: types[n] for n in wanted if n in types})
+        else:
+            cur = as_table(current, what="current")
+        have = set(cur) if isinstance(cur, dict) else set(cur.column_names)
+        shared = names or [n for n in base.column_names if n in have]
+        chosen = {n: types[n] for n in shared if n in types}
+        limits = {n: t for n, t in definition_thresholds(views).items() if n in chosen}
+        return drift_audit(base, cur, chosen, limits)
