@@ -46,7 +46,8 @@ class ServerContext:
         except StoreError as exc:
             problems.append(f"registry: {exc}")
         try:
-            await asyncio.wait_for(self.store.online_async.ping(), self.read_timeout)
+            async with asyncio.timeout(self.read_timeout):
+                await self.store.online_async.ping()
         except StoreError as exc:
             problems.append(str(exc))
         except TimeoutError:

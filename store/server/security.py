@@ -25,8 +25,12 @@ def presented_key(request: Request) -> str | None:
     return key.strip() if key and key.strip() else None
 
 
-async def require_key(request: Request) -> None:
-    """FastAPI dependency guarding the data routes."""
+def require_key(request: Request) -> None:
+    """Refuse the request (401/403) unless it carries a configured key; called by data routes.
+
+    Raises:
+        HTTPException: 401 without a key, 403 with a wrong one (when keys are configured).
+    """
     digests = context(request).key_digests
     if not digests:
         return
