@@ -7,6 +7,7 @@ request and, at shutdown, flushes the served-feature log and closes connections.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -65,6 +66,10 @@ def create_app(store: FeatureStore) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _ = store.definitions  # import the repo's modules now, not on the first request
         served.start()
+        # Move everything loaded so far out of the collector's sight: full collections then
+        # only walk objects made while serving, which keeps GC pauses out of the p99.
+        gc.collect()
+        gc.freeze()
         log.info(
             "serving %s (%d API keys, served log sample rate %g)",
             store.repo,
