@@ -63,7 +63,10 @@ def quantile_bins(baseline: npt.ArrayLike, n_bins: int = 10) -> FloatArray:
         return np.array([-np.inf, np.inf])
     lo, hi = float(values.min()), float(values.max())
     if lo == hi:
-        return np.array([-np.inf, lo, np.nextafter(lo, np.inf), np.inf])
+        above = np.nextafter(lo, np.inf)  # the largest float has no finite neighbour above
+        return np.array(
+            [-np.inf, lo, above, np.inf] if np.isfinite(above) else [-np.inf, lo, np.inf]
+        )
     inner = np.unique(np.quantile(values, np.arange(1, n_bins) / n_bins))
     inner = inner[inner > lo]  # an edge at the minimum would only make an empty bin below it
     return np.concatenate(([-np.inf], inner, [np.inf]))
