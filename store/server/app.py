@@ -79,6 +79,7 @@ def create_app(store: FeatureStore) -> FastAPI:
         try:
             yield
         finally:
+            gc.unfreeze()  # let interpreter shutdown free the startup heap normally
             await ctx.aclose()
 
     app = FastAPI(
