@@ -188,12 +188,16 @@ async def _load(url: str, concurrency: int, entities: int, seconds: float) -> di
             n = i
             while time.perf_counter() < stop_at:
                 start = time.perf_counter()
-                resp = await client.post(
-                    "/get-online-features", content=bodies[n % 256], headers=headers
-                )
+                try:
+                    resp = await client.post(
+                        "/get-online-features", content=bodies[n % 256], headers=headers
+                    )
+                    ok = resp.status_code == 200
+                except httpx.HTTPError:  # a timeout counts as an error, at its full latency
+                    ok = False
                 if record:
                     latencies.append(time.perf_counter() - start)
-                    errors += resp.status_code != 200
+                    errors += not ok
                 n += concurrency
 
         warm = time.perf_counter() + min(1.0, seconds / 3)
