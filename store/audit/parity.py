@@ -11,9 +11,10 @@ are expected (the stream is ahead of the batch) and reported without alerting.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -51,12 +52,16 @@ class _Tally:
     examples: list[dict[str, Any]] = field(default_factory=list)
     _shown: dict[tuple[str, str], int] = field(default_factory=dict)
 
-    def add(self, feature: str, cls: str, example: dict[str, Any]) -> None:
+    def add(
+        self, feature: str, cls: str, example: dict[str, Any] | Callable[[], dict[str, Any]]
+    ) -> None:
+        """Count one difference; keep its example (built only then) for the first few."""
         key = (feature, cls)
         self.counts[key] = self.counts.get(key, 0) + 1
         if self._shown.get(key, 0) < MAX_EXAMPLES:
             self._shown[key] = self._shown.get(key, 0) + 1
-            self.examples.append({"feature": feature, "class": cls, **example})
+            shown = example() if callable(example) else example
+            self.examples.append({"feature": feature, "class": cls, **shown})
 
 
 def key_hash(entity_key: bytes) -> int:
@@ -111,36 +116,44 @@ def _compare(
     ekeys: list[bytes],
     replies: list[list[bytes | None]],
 ) -> None:
+    # One tight pass over the metadata, then one comprehension per feature over the keys whose
+    # row matches: a million keys x a few features stays a few seconds of Python.
     events, createds = _micros(snap.column(EVENT_TS)), _micros(snap.column(CREATED_TS))
-    payloads = {f.name: encode_column(snap.column(f.name), f.type) for f in view.fields}
     t_us, ver = to_micros(as_of), version.encode()
+
+    def base(
+        i: int, reply: list[bytes | None], extra: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        out: dict[str, Any] = {"view": view.name, "key": _show(ekeys[i])}
+        out["offline_event_ts"] = from_micros(events[i])
+        out["offline_created_ts"] = from_micros(createds[i])
+        if reply[0] is not None:
+            out["online_event_ts"] = from_micros(int(reply[0]))
+            out["online_created_ts"] = from_micros(int(reply[1] or 0))
+        return out | (extra or {})
+
+    same: list[int] = []
     for i, reply in enumerate(replies):
-        ts = {
-            "offline_event_ts": from_micros(events[i]),
-            "offline_created_ts": from_micros(createds[i]),
-        }
-        base = {"view": view.name, "key": _show(ekeys[i]), **ts}
-        if reply[0] is None:
-            tally.add(KEY_LEVEL, MISSING, base)
-            continue
-        on_e, on_c = int(reply[0]), int(reply[1] or 0)
-        base |= {"online_event_ts": from_micros(on_e), "online_created_ts": from_micros(on_c)}
-        if reply[2] != ver:
-            tally.add(KEY_LEVEL, VERSION, base | {"online_version": _text(reply[2])})
-            continue
-        if (on_e, on_c) != (events[i], createds[i]):
-            if (on_e, on_c) < (events[i], createds[i]):
-                tally.add(KEY_LEVEL, STALE, base)
-            else:
-                tally.add(KEY_LEVEL, NEWER if on_c >= t_us else UNEXPECTED, base)
-            continue
-        for j, f in enumerate(view.fields, start=3):
-            want, got = payloads[f.name][i], reply[j]
-            if want != got:
-                cls = _classify(want, got)
-                if cls is not None:
-                    example = base | {"offline": _value(want), "online": _value(got)}
-                    tally.add(f.name, cls, example)
+        raw_e = reply[0]
+        if raw_e is None:
+            tally.add(KEY_LEVEL, MISSING, partial(base, i, reply))
+        elif reply[2] != ver:
+            extra = {"online_version": _text(reply[2])}
+            tally.add(KEY_LEVEL, VERSION, partial(base, i, reply, extra))
+        elif int(raw_e) != events[i] or int(reply[1] or 0) != createds[i]:
+            online, offline = (int(raw_e), int(reply[1] or 0)), (events[i], createds[i])
+            cls = STALE if online < offline else (NEWER if online[1] >= t_us else UNEXPECTED)
+            tally.add(KEY_LEVEL, cls, partial(base, i, reply))
+        else:
+            same.append(i)
+    for j, f in enumerate(view.fields, start=3):
+        want = encode_column(snap.column(f.name), f.type)
+        for i in [i for i in same if want[i] != replies[i][j]]:
+            got = replies[i][j]
+            found = _classify(want[i], got)
+            if found is not None:
+                values = {"offline": _value(want[i]), "online": _value(got)}
+                tally.add(f.name, found, partial(base, i, replies[i], values))
 
 
 def _classify(want: bytes, got: bytes | None) -> str | None:
