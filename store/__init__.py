@@ -6,6 +6,7 @@ the same values from Redis; audit the two against each other.
 
 from __future__ import annotations
 
+from store.aggregation import Aggregation, AggregationView
 from store.definitions import (
     DuckDBSource,
     Entity,
@@ -34,6 +35,8 @@ from store.training_frame import TrainingFrame
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregation",
+    "AggregationView",
     "AuditError",
     "ConfigError",
     "DefinitionError",

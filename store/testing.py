@@ -239,3 +239,50 @@ def pit_cases(draw: st.DrawFn, *, max_rows: int = 25, max_entities: int = 15) ->
     if draw(st.booleans()):
         entities += entities[: draw(st.integers(0, 3))]  # duplicated entity rows
     return PitCase(numbered, entities, draw(rules()), compound, has_created, files)
+
+
+def floor_hop(t: datetime, hop: timedelta) -> datetime:
+    """The start of the hop (``[kH, (k+1)H)``, aligned on the epoch) holding ``t``."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    return epoch + ((utc(t) - epoch) // hop) * hop
+
+
+def reference_aggregate(
+    rows: Sequence[SourceRow],
+    key: Key,
+    t: datetime,
+    rule: Rule,
+    *,
+    function: str,
+    window: timedelta,
+    hop: timedelta,
+    index: int = 0,
+) -> Any:
+    """A window aggregation of ``values[index]`` at ``t`` (SPEC.md, "Window aggregations"):
+    rows visible at t (rules 1-3; ``rule.ttl`` is ignored) with ``event_ts`` in
+    ``[floor_hop(t) - window, t)``; 0 for count and sum over nothing, None for the rest."""
+    lo = floor_hop(t, hop) - window
+    plain = Rule(None, rule.allowed_lateness, rule.availability_delay)
+    inside = [
+        r
+        for r in rows
+        if r.key == key and visible(r, t, plain) and lo <= utc(r.event_ts) < utc(t)  # type: ignore[arg-type]
+    ]
+    vals = [(r, r.values[index]) for r in inside if r.values[index] is not None]
+    if function in ("count", "count_distinct", "sum"):
+        if function == "count":
+            return len(vals)
+        if function == "count_distinct":
+            return len({v for _, v in vals})
+        return sum(v for _, v in vals) if vals else 0
+    if not vals:
+        return None
+    if function == "mean":
+        return sum(v for _, v in vals) / len(vals)
+    if function == "min":
+        return min(v for _, v in vals)
+    if function == "max":
+        return max(v for _, v in vals)
+    if function == "last":
+        return max(vals, key=lambda rv: _rank(rv[0]))[1]
+    raise ValueError(f"unknown function {function!r}")

@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.config import OfflineConfig
 from store.definitions import DuckDBSource, FeatureView
 from store.errors import OfflineStoreError, SourceError
@@ -237,7 +238,10 @@ class OfflineEngine:
         return schema
 
     def source_sql(self, view: FeatureView, *, with_file: bool = False) -> str:
-        """The normalized relation of a view (see the module docstring)."""
+        """The normalized relation of a view (see the module docstring); for an aggregation
+        view, the one of its inputs (:meth:`AggregationView.input_view`)."""
+        if isinstance(view, AggregationView):
+            view = view.input_view()
         return self._normalized(view, self.raw_types(view), with_file=with_file)
 
     def _normalized(self, view: FeatureView, types: dict[str, str], *, with_file: bool) -> str:
@@ -275,7 +279,7 @@ class OfflineEngine:
         """
         from store.offline.checks import check_view
 
-        check_view(self, view)
+        check_view(self, view.input_view() if isinstance(view, AggregationView) else view)
 
     def watermark(self, view: FeatureView) -> datetime | None:
         """The greatest created_ts of the source (UTC), or None when it has no rows."""

@@ -18,9 +18,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from store.aggregation import AggregationView
 from store.definitions import FeatureView
 from store.errors import EntityFrameError
 from store.offline import plan
+from store.offline.aggregate import aggregate_join
 from store.offline.engine import OfflineEngine, duck_errors
 from store.offline.entity import EntityFrame, load_entities
 from store.offline.manifest import ViewStats, build_manifest
@@ -89,14 +91,29 @@ def get_historical_features(
         for i, view in enumerate(views):
             keep = [*carried, AS_OF, *done] + [key_alias(k) for k in frame.keys]
             keep += [c for j in range(i) for c in _chosen(j)]
-            joined = plan.point_in_time(
-                view, sources[view.name], joined, outputs[view.name], keep=keep, chosen=_chosen(i)
-            )
+            if isinstance(view, AggregationView):
+                joined = aggregate_join(
+                    view,
+                    sources[view.name],
+                    joined,
+                    keep=keep,
+                    chosen=_chosen(i),
+                    outputs=outputs[view.name],
+                )
+            else:
+                joined = plan.point_in_time(
+                    view,
+                    sources[view.name],
+                    joined,
+                    outputs[view.name],
+                    keep=keep,
+                    chosen=_chosen(i),
+                )
             done += list(outputs[view.name].values())
         with duck_errors("building the training frame"):
             con.execute(f"CREATE TEMP TABLE {_RESULT} AS {joined}").fetchall()
         stats = {
-            v.name: _stats(con, v, sources[v.name], _chosen(i), leakage_report)
+            v.name: _stats(con, v, sources[v.name], _chosen(i), leakage_report and not _agg(v))
             for i, v in enumerate(views)
         }
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
@@ -111,6 +128,11 @@ def get_historical_features(
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     beyond = {name: s.beyond_watermark for name, s in stats.items()}
     return TrainingFrame(table=table, path=out_path, manifest=manifest, beyond_watermark=beyond)
+
+
+def _agg(view: FeatureView) -> bool:
+    # An aggregation chooses no single row: the leakage counts of the plain rule do not apply.
+    return isinstance(view, AggregationView)
 
 
 def _chosen(i: int) -> tuple[str, str]:
