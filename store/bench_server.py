@@ -256,26 +256,46 @@ def run(
         errors, rps, p50_ms, p99_ms``.
     """
     with tempfile.TemporaryDirectory(prefix="parity-bench-") as tmp:
-        repo = repo or prepare_repo(Path(tmp) / "repo", redis_url)
-        rows: list[dict[str, Any]] = []
-        servers = {
-            "parity": "store.server.run:app_from_env",
-            "minimal": "store.bench_server:minimal_app",
-        }
-        with (
-            _server(servers["parity"], repo, workers) as parity_url,
-            _server(servers["minimal"], repo, workers) as minimal_url,
-        ):
-            urls = {"parity": parity_url, "minimal": minimal_url}
-            for concurrency in concurrencies:
-                for n in entities:
-                    for name, url in urls.items():
-                        stats = _load_in_process(url, concurrency, n, seconds)
-                        rows.append(
-                            {"server": name, "workers": workers, "concurrency": concurrency}
-                            | {"entities": n, **stats}
-                        )
-        return rows
+        if repo is None:
+            repo = prepare_repo(Path(tmp) / "repo", redis_url)
+            if redis_url is None:  # the temp repo's embedded redis-server goes with it
+                with _stopping_embedded(repo / "data"):
+                    return _run_servers(repo, workers, concurrencies, entities, seconds)
+        return _run_servers(repo, workers, concurrencies, entities, seconds)
+
+
+@contextmanager
+def _stopping_embedded(data_dir: Path) -> Iterator[None]:
+    from store.online.embedded import stop_embedded
+
+    try:
+        yield
+    finally:
+        stop_embedded(data_dir)
+
+
+def _run_servers(
+    repo: Path,
+    workers: int,
+    concurrencies: Sequence[int],
+    entities: Sequence[int],
+    seconds: float,
+) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    with (
+        _server("store.server.run:app_from_env", repo, workers) as parity_url,
+        _server("store.bench_server:minimal_app", repo, workers) as minimal_url,
+    ):
+        urls = {"parity": parity_url, "minimal": minimal_url}
+        for concurrency in concurrencies:
+            for n in entities:
+                for name, url in urls.items():  # interleaved: both see the same machine
+                    stats = _load_in_process(url, concurrency, n, seconds)
+                    rows.append(
+                        {"server": name, "workers": workers, "concurrency": concurrency}
+                        | {"entities": n, **stats}
+                    )
+    return rows
 
 
 def table(rows: list[dict[str, Any]]) -> str:
