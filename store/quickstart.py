@@ -86,7 +86,22 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
             cells.append(str(value) if str(col.statuses[i]) == "PRESENT" else str(col.statuses[i]))
         table.add_row(*cells)
     console.print(table)
+
+    step("Audit")
+    _audit(fs, console, entities)
     return fs
+
+
+def _audit(fs: FeatureStore, console: Console, entities: pa.Table) -> None:
+    """Parity right after materializing (expect zero differences), then the leakage audit of
+    the training request: the example repo's late and corrected rows are what it shows."""
+    parity = fs.audit_parity()
+    leakage = fs.audit_leakage(entities, SERVICE)
+    for report in (parity, leakage):
+        console.print(report.rich_table())
+        console.print(f"  {report.kind}: {report.status} — {report.summary['headline']}")
+        path = report.write_html(fs.data_dir / f"audit_{report.kind}.html")
+        console.print(f"  report: {path}")
 
 
 def _print_head(console: Console, rows: pa.Table) -> None:

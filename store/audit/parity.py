@@ -263,8 +263,8 @@ def parity_audit(
                     "status": status,
                     "count": bad,
                     "keys": n_keys,
-                    "as_of": as_of,
                     **classes,
+                    **({"as_of": as_of} if feature == KEY_LEVEL else {}),
                 }
             )
     status = "alert" if differences else "ok"
