@@ -76,11 +76,17 @@ def base_rows(t0: datetime) -> list[dict[str, object]]:
     return rows
 
 
-def make_store(root: Path, redis_url: str, project: str) -> tuple[FeatureStore, datetime]:
+def make_store(
+    root: Path, redis_url: str, project: str, *, cluster: bool = False
+) -> tuple[FeatureStore, datetime]:
     """The repo applied and materialized at ``t0`` (now)."""
     t0 = now()
     write_rows(root, "base", base_rows(t0))
     fs = store_for(root, MODULE, redis_url, project=project)
+    if cluster:
+        yaml = (root / "parity.yaml").read_text()
+        (root / "parity.yaml").write_text(yaml + "  cluster: true\n")
+        fs = FeatureStore(root)
     fs.apply()
     fs.materialize(t0)
     return fs, t0
