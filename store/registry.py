@@ -7,6 +7,7 @@ which definition produced it and when that definition changed.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import json
@@ -216,17 +217,27 @@ class Registry:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / REGISTRY_FILE
+        self._cached: tuple[int, dict[str, Any]] | None = None
 
     def state(self) -> dict[str, Any]:
-        """The registry as stored; an empty one when nothing was applied yet."""
-        if not self.path.exists():
+        """The registry as stored; an empty one when nothing was applied yet.
+
+        Read once per change of the file (online reads consult it on every request; an
+        ``apply`` by another process is seen at the next call).
+        """
+        try:
+            stamp = self.path.stat().st_mtime_ns
+        except FileNotFoundError:
             return {"views": {}, "entities": {}, "services": {}, "history": []}
+        if self._cached is not None and self._cached[0] == stamp:
+            return self._cached[1]
         try:
             data: dict[str, Any] = json.loads(self.path.read_text())
         except (OSError, ValueError) as exc:
             raise RegistryError(
                 f"registry {self.path} is unreadable ({exc}); restore it or run `parity apply`"
             ) from exc
+        self._cached = (stamp, data)
         return data
 
     @property
@@ -267,7 +278,7 @@ class Registry:
     def apply(self, defs: Definitions) -> Plan:
         """Record the definitions as current; returns the plan that was applied."""
         plan = self.plan(defs)
-        state = self.state()
+        state = copy.deepcopy(self.state())
         now = datetime.now(UTC).isoformat()
         state["views"] = {
             n: {"version": v.version, "spec": v.spec(), "applied_at": _applied_at(state, n, v, now)}
