@@ -9,12 +9,12 @@ from pathlib import Path
 import redis
 
 from store import FeatureStore
-from store.audit.replay import NOT_MATERIALIZED, VALUE
+from store.audit.replay import DEFINITION, NOT_MATERIALIZED, VALUE
 from store.online.codec import encode
 from store.served_log import ServedLogWriter
 from store.types import ValueType
 
-from .repo import base_rows, make_store, now, write_rows
+from .repo import MODULE, base_rows, make_store, now, write_rows
 
 ROWS = [{"user_id": u} for u in range(1, 11)]
 
@@ -55,3 +55,15 @@ def test_replay_audit(tmp_path: Path, redis_url: str) -> None:
     value = next(e for e in report.examples if e["cause"] == VALUE)
     assert (value["served"], value["offline"]) == (123.25, 3 * 1.5 + 1)
     fs.close()
+
+
+def test_replay_attributes_a_definition_change(tmp_path: Path, redis_url: str) -> None:
+    fs, _ = make_store(tmp_path, redis_url, "replayver")
+    (tmp_path / "features.py").write_text(MODULE.replace("hours=1", "hours=2"))
+    fs2 = FeatureStore(tmp_path)
+    fs2.apply()  # a new version, not materialized: every key online is of the old one
+    _serve(fs2)
+    report = fs2.audit_replay()
+    assert report.counts == {"stats": {DEFINITION: 30}}
+    fs.close()
+    fs2.close()
