@@ -22,6 +22,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,27 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) of ``pid`` and its live descendants, from /proc (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                total += _cpu_seconds(int(child)) or 0.0
+    except (OSError, ValueError, IndexError):
+        return None
+    return total
+
+
+@dataclass
+class _Server:
+    url: str
+    pid: int
+
+
 @contextmanager
-def _server(factory: str, repo: Path, workers: int) -> Iterator[str]:
+def _server(factory: str, repo: Path, workers: int) -> Iterator[_Server]:
     port = _free_port()
     env = {**os.environ, "PARITY_REPO": str(repo)}
     args = [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1"]
@@ -140,7 +160,7 @@ def _server(factory: str, repo: Path, workers: int) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_up(url, proc)
-        yield url
+        yield _Server(url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -182,9 +202,10 @@ async def _load(url: str, concurrency: int, entities: int, seconds: float) -> di
     headers = {"content-type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=url, limits=limits, timeout=10) as client:
+        total = 0
 
         async def worker(i: int, stop_at: float, record: bool) -> None:
-            nonlocal errors
+            nonlocal errors, total
             n = i
             while time.perf_counter() < stop_at:
                 start = time.perf_counter()
@@ -195,6 +216,7 @@ async def _load(url: str, concurrency: int, entities: int, seconds: float) -> di
                     ok = resp.status_code == 200
                 except httpx.HTTPError:  # a timeout counts as an error, at its full latency
                     ok = False
+                total += 1
                 if record:
                     latencies.append(time.perf_counter() - start)
                     errors += not ok
@@ -216,6 +238,7 @@ async def _load(url: str, concurrency: int, entities: int, seconds: float) -> di
         "rps": round(len(latencies) / elapsed, 1),
         "p50_ms": pct(0.50),
         "p99_ms": pct(0.99),
+        "total": total,
     }
 
 
@@ -283,17 +306,24 @@ def _run_servers(
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     with (
-        _server("store.server.run:app_from_env", repo, workers) as parity_url,
-        _server("store.bench_server:minimal_app", repo, workers) as minimal_url,
+        _server("store.server.run:app_from_env", repo, workers) as parity,
+        _server("store.bench_server:minimal_app", repo, workers) as minimal,
     ):
-        urls = {"parity": parity_url, "minimal": minimal_url}
+        servers = {"parity": parity, "minimal": minimal}
         for concurrency in concurrencies:
             for n in entities:
-                for name, url in urls.items():  # interleaved: both see the same machine
-                    stats = _load_in_process(url, concurrency, n, seconds)
+                for name, server in servers.items():  # interleaved: both see the same machine
+                    cpu_before = _cpu_seconds(server.pid)
+                    stats = _load_in_process(server.url, concurrency, n, seconds)
+                    cpu_after = _cpu_seconds(server.pid)
+                    # Server CPU per request (warm-up included in both counts): robust to a
+                    # busy machine and to a load generator that saturates first.
+                    cpu_ms = None
+                    if cpu_before is not None and cpu_after is not None and stats["total"]:
+                        cpu_ms = round(1000 * (cpu_after - cpu_before) / stats["total"], 3)
                     rows.append(
                         {"server": name, "workers": workers, "concurrency": concurrency}
-                        | {"entities": n, **stats}
+                        | {"entities": n, **stats, "server_cpu_ms": cpu_ms}
                     )
     return rows
 
@@ -301,13 +331,16 @@ def _run_servers(
 def table(rows: list[dict[str, Any]]) -> str:
     """The results as a text table with Parity's p99 relative to the minimal handler."""
     minimal = {(r["concurrency"], r["entities"]): r for r in rows if r["server"] == "minimal"}
-    lines = ["conc  ents  server   req/s    p50 ms   p99 ms   p99 vs minimal"]
+    lines = ["conc  ents  server   req/s    p50 ms   p99 ms  p99 vs min  cpu ms/req  cpu vs min"]
     for r in rows:
         base = minimal[(r["concurrency"], r["entities"])]
         ratio = r["p99_ms"] / base["p99_ms"] if base["p99_ms"] else float("nan")
+        cpu, base_cpu = r.get("server_cpu_ms"), base.get("server_cpu_ms")
+        cpu_ratio = cpu / base_cpu if cpu is not None and base_cpu else float("nan")
         lines.append(
             f"{r['concurrency']:>4}  {r['entities']:>4}  {r['server']:<7} {r['rps']:>7.0f}  "
-            f"{r['p50_ms']:>7.2f}  {r['p99_ms']:>7.2f}   {ratio:>5.2f}x"
+            f"{r['p50_ms']:>7.2f}  {r['p99_ms']:>7.2f}  {ratio:>9.2f}x  "
+            f"{cpu if cpu is not None else float('nan'):>10.3f}  {cpu_ratio:>9.2f}x"
         )
     return "\n".join(lines)
 

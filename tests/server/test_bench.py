@@ -17,4 +17,5 @@ def test_tiny_benchmark_run(tmp_path: Path, redis_url: str) -> None:
         ("minimal", 10),
     ]
     assert all(r["errors"] == 0 and r["requests"] > 0 for r in rows)
-    assert "p99 vs minimal" in table(rows)
+    assert "cpu vs min" in table(rows)
+    assert all(r["server_cpu_ms"] > 0 for r in rows)
