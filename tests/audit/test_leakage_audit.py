@@ -53,4 +53,6 @@ def test_leakage_audit_finds_each_guarded_change(tmp_path: Path, redis_url: str)
     assert guard["guarded"]["amount"] == 1 * 1.5 + 1
     ttl = next(e for e in report.examples if e["cause"] == TTL)
     assert ttl["user_id"] == 3 and ttl["guarded"]["amount"] is None
+    html = report.write_html(tmp_path / "leakage.html").read_text()
+    assert "leakage guard" in html and "99.0" in html
     fs.close()

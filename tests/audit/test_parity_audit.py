@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import redis
 
+from store.audit import AuditReport
 from store.audit.parity import EXPIRED, EXTRA, MISSING, NEWER, STALE, TYPE, VALUE, VERSION
 from store.online.codec import encode
 from store.types import ValueType
@@ -52,6 +53,9 @@ def test_each_injected_skew_is_found_and_nothing_else(tmp_path: Path, redis_url:
     assert (value["key"], value["feature"], value["online"]) == ("3", "amount", 123.25)
     assert value["offline"] == 3 * 1.5 + 1
     assert next(e for e in report.examples if e["class"] == EXTRA)["key"] == "999"
+    html = report.write_html(tmp_path / "parity.html").read_text()
+    assert "value differs" in html and "123.2" in html
+    assert AuditReport.from_json(report.to_json()).counts == report.counts
     rows = {(r["view"], r["feature"]): r["count"] for r in report.rows}  # type: ignore[index]
     assert rows == {
         ("stats", "*"): 2,
