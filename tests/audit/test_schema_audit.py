@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import redis
 
+from store.audit.schema import payload_fits, source_fits
 from store.online.codec import encode
 from store.types import ValueType
 
@@ -30,3 +32,18 @@ def test_schema_audit(tmp_path: Path, redis_url: str) -> None:
         ("unseen category", "platinum"),
     }
     fs.close()
+
+
+def test_type_rules() -> None:
+    assert source_fits(pa.int32(), pa.int64()) and not source_fits(pa.int64(), pa.int32())
+    assert source_fits(pa.int64(), pa.float64()) and not source_fits(pa.string(), pa.float64())
+    assert source_fits(pa.timestamp("ns"), pa.timestamp("us", tz="UTC"))
+    assert payload_fits(encode(None, ValueType("int64")), ValueType("int64"))
+    assert payload_fits(encode(True, ValueType("bool")), ValueType("bool"))
+    assert payload_fits(
+        encode([1, 2], ValueType.parse("list<int64>")), ValueType.parse("list<int64>")
+    )
+    assert not payload_fits(
+        encode([1.0], ValueType.parse("list<float64>")), ValueType.parse("list<int64>")
+    )
+    assert not payload_fits(encode(1, ValueType("int64")), ValueType("float64"))
