@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from datetime import timedelta
 from typing import Any
 
@@ -279,7 +280,7 @@ class FeatureView:
             "availability_delay_us": _micros(self.availability_delay),
         }
 
-    @property
+    @cached_property  # the view is frozen; reads look it up on every request
     def version(self) -> str:
         """Content hash of :meth:`spec`: changes whenever a value could change."""
         blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
