@@ -16,7 +16,9 @@ from datetime import datetime
 
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.definitions import FeatureView
+from store.offline.aggregate import tiles_at
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import snapshot
 from store.online.store import OnlineStore
@@ -58,6 +60,16 @@ def materialize_view(
     import time
 
     began = time.perf_counter()
+    if isinstance(view, AggregationView):  # tiles as of end, whole per key (store/online/tiles.py)
+        tiles = tiles_at(offline, view, end, changed_since=start)
+        keys, stale = online.write_tiles(view, version, end, tiles)
+        if progress is not None:
+            progress(view.name, tiles.num_rows)
+        online.set_watermark(view, version, end)
+        return MaterializeResult(
+            view.name, version, end, start, tiles.num_rows, keys, stale, 0,
+            time.perf_counter() - began,
+        )  # fmt: skip
     reader = snapshot(offline, view, end, changed_since=start)
     rows = written = older = expired = 0
     for batch in reader:

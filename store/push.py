@@ -23,13 +23,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
+from store.aggregation import AggregationView
 from store.definitions import FeatureView, ParquetSource
 from store.errors import PushError
+from store.offline.aggregate import tiles_at
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import snapshot
 from store.online.store import OnlineStore
 
 PUSH_DIR = "push"
+_US = timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,13 @@ def push_rows(
     schema = offline.source_schema(view)
     table = _conform(table, schema, view, _partition_columns(offline, view), now)
     path = _append(table, push_dir(offline.data_dir, view.name), now)
+    dropped = _late_rows(table, view, source.event_timestamp, now)
+    if isinstance(view, AggregationView):
+        # Tiles are recomputed from the source (absolute values, never increments) for the keys
+        # with a row visible from now: a retried or reordered push cannot count anything twice.
+        tiles = tiles_at(offline, view, now + _US, changed_since=now)
+        keys, stale = online.write_tiles(view, version, now + _US, tiles)
+        return PushResult(view.name, table.num_rows, keys, stale, dropped, path)
 
     # The offline rule over just the pushed rows, read when they become visible.
     pushed = dataclasses.replace(
@@ -88,7 +98,6 @@ def push_rows(
         if batch.num_rows:
             stats = online.write(view, version, pa.Table.from_batches([batch]))
             written, skipped = written + stats.written, skipped + stats.skipped_older
-    dropped = _late_rows(table, view, source.event_timestamp, now)
     return PushResult(view.name, table.num_rows, written, skipped, dropped, path)
 
 

@@ -25,8 +25,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import pyarrow as pa
+
 from store.aggregation import Aggregation, AggregationView
 from store.offline import plan
+from store.offline.engine import OfflineEngine, duck_errors
 from store.offline.sql import (
     AS_OF,
     CREATED_TS,
@@ -68,15 +71,19 @@ def row_states(view: AggregationView, cond: str | None = None) -> list[str]:
         )
         names = state_columns(agg, i)
         f = agg.function
-        if f in ("count", "sum", "min", "max"):
-            fn = "count" if f == "count" else f
-            exprs = [f"{fn}({col}){where}"]
+        # Floats are added in one fixed order (DuckDB's parallel sums are not), so a re-run
+        # gives the same bits; distinct values are kept sorted for the same reason.
+        order = f" ORDER BY {_RANK}" if agg.input_type.scalar.startswith("float") else ""
+        if f in ("count", "min", "max"):
+            exprs = [f"{f}({col}){where}"]
+        elif f == "sum":
+            exprs = [f"sum({col}{order}){where}"]
         elif f == "mean":
-            exprs = [f"sum({col}){where}", f"count({col}){where}"]
+            exprs = [f"sum({col}{order}){where}", f"count({col}){where}"]
         elif f == "last":
             exprs = [f"arg_max({col}, {_RANK}){nn}", f"max({_RANK}){nn}"]
         else:
-            exprs = [f"list(DISTINCT {col}){nn}"]
+            exprs = [f"list(DISTINCT {col} ORDER BY {col}){nn}"]
         out += [f"{e} AS {n}" for e, n in zip(exprs, names, strict=True)]
     return out
 
@@ -89,14 +96,15 @@ def merge_states(view: AggregationView, alias: str, cond: str) -> list[str]:
         names = state_columns(agg, i)
         s = [f"{alias}.{n}" for n in names]
         f = agg.function
+        order = f" ORDER BY {alias}.{HOP}, {alias}.{VIS_HOP}"
         if f in ("count", "sum", "mean"):
-            exprs = [f"sum({c}){where}" for c in s]
+            exprs = [f"sum({c}{order}){where}" for c in s]
         elif f in ("min", "max"):
             exprs = [f"{f}({s[0]}){where}"]
         elif f == "last":
             exprs = [f"arg_max({s[0]}, {s[1]}){where}", f"max({s[1]}){where}"]
         else:
-            exprs = [f"list_distinct(flatten(list({s[0]}){where}))"]
+            exprs = [f"list_sort(list_distinct(flatten(list({s[0]}){where})))"]
         out += [f"{e} AS {n}" for e, n in zip(exprs, names, strict=True)]
     return out
 
@@ -224,3 +232,24 @@ def online_tiles(
         f"SELECT {idents(view.join_keys)}, {HOP}, {', '.join(row_states(view))} "
         f"FROM ({rows}) AS r GROUP BY ALL ORDER BY {idents(view.join_keys)}, {HOP}"
     )
+
+
+def tiles_at(
+    engine: OfflineEngine,
+    view: AggregationView,
+    as_of: datetime,
+    *,
+    changed_since: datetime | None = None,
+) -> pa.Table:
+    """:func:`online_tiles` evaluated: what the online store keeps for ``view`` at ``as_of``.
+
+    One table (not a stream): a key's tiles are written together, as one replacement.
+    """
+    con = engine.connect([view])
+    try:
+        sql = online_tiles(view, engine.source_sql(view), as_of, changed_since=changed_since)
+        with duck_errors(f"feature view {view.name!r}: tiles at {as_of.isoformat()}"):
+            table: pa.Table = con.sql(sql).to_arrow_table()
+    finally:
+        con.close()
+    return table

@@ -13,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.config import OnlineConfig
 from store.definitions import FeatureView
 from store.online.codec import from_micros, to_micros
@@ -29,6 +30,7 @@ from store.online.embedded import ensure_embedded
 from store.online.keys import meta_key, view_pattern
 from store.online.raw import hmget_many, scan_keys
 from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
+from store.online.tiles import add_tile_columns, split_reads, tile_commands, write_tiles
 from store.online.writer import Writer, WriteStats
 from store.types import check_name
 
@@ -109,13 +111,24 @@ class OnlineStore(_Base):
             FeatureNotFoundError: a feature not in its view.
             OnlineStoreError: Redis unreachable or failing.
         """
-        plan = plan_read(self.project, requests, entity_rows)
+        plain, aggs = split_reads(requests)
+        plan = plan_read(self.project, plain, entity_rows)
+        tiles = tile_commands(self.project, aggs, entity_rows)
         with translate(self._resolve_url()):
-            replies = roundtrip(self.client, plan.commands)
+            replies = roundtrip(self.client, plan.commands + tiles)
             for reply in replies:
                 if isinstance(reply, Exception):
                     raise reply
-        return decode_read(plan, replies, now)
+        split = len(plan.commands)
+        result = decode_read(plan, replies[:split], now)
+        return add_tile_columns(result, aggs, replies[split:], len(entity_rows))
+
+    def write_tiles(
+        self, view: AggregationView, version: str, as_of: datetime, tiles: pa.Table
+    ) -> tuple[int, int]:
+        """Replace keys' tiles as of ``as_of``; see :func:`store.online.tiles.write_tiles`."""
+        with translate(self._resolve_url()):
+            return write_tiles(self.client, self.project, view, version, as_of, tiles)
 
     def read_raw(
         self, keys: Sequence[bytes], fields: Sequence[bytes], *, chunk_size: int = 5000
@@ -198,13 +211,17 @@ class AsyncOnlineStore(_Base):
         self, requests: Sequence[ViewRead], entity_rows: Sequence[Mapping[str, Any]], now: datetime
     ) -> ReadResult:
         """Same as :meth:`OnlineStore.read`, without blocking the event loop."""
-        plan = plan_read(self.project, requests, entity_rows)
+        plain, aggs = split_reads(requests)
+        plan = plan_read(self.project, plain, entity_rows)
+        tiles = tile_commands(self.project, aggs, entity_rows)
         with translate(self._resolve_url()):
             pipe = self.client.pipeline(transaction=False)
-            for command in plan.commands:
+            for command in plan.commands + tiles:
                 pipe.execute_command(*command)
             replies = await pipe.execute()
-        return decode_read(plan, replies, now)
+        split = len(plan.commands)
+        result = decode_read(plan, replies[:split], now)
+        return add_tile_columns(result, aggs, replies[split:], len(entity_rows))
 
     async def close(self) -> None:
         """Close the connection pool."""

@@ -1,0 +1,249 @@
+"""Online tiles of aggregation views: per-hop partial aggregates, written whole, combined on read.
+
+Layout: the same hash per (project, entity key, view) as plain views,
+``p:{<project>|<entity key>}:<view>``, with fields ``_a`` (the write's as-of time ``T`` in µs:
+the tiles hold exactly the rows visible at ``T``), ``_v`` (view version) and ``t<k>`` per event
+hop ``k`` (JSON list of the partial states of every aggregation, in the view's order).
+
+A write replaces a key's whole hash (Lua, atomic per key) with tiles computed by the offline
+engine at ``T`` (:func:`store.offline.aggregate.online_tiles`), unless the stored hash has the
+same version and a later ``T``: re-running is idempotent and an older computation never
+replaces a newer one. Tiles are absolute values, never increments, so nothing is counted
+twice. The key expires when no window can reach its newest tile any more:
+``(newest k + 1) * H + longest window``.
+
+A read at ``t`` combines the tiles ``k`` in ``[floor(t/H) - n, floor(t/H)]`` of each
+aggregation (``n`` = its window in hops). Every stored row has ``event_ts <= vis_ts < T``, so
+for ``t >= T`` this is the offline value at ``t`` over the rows visible at ``T``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+
+from store.aggregation import AggregationView
+from store.errors import FeatureNotFoundError
+from store.online.codec import from_micros, to_micros
+from store.online.connection import SyncClient, roundtrip
+from store.online.keys import entity_keys_from_rows, entity_keys_from_table, key_prefix, key_suffix
+from store.online.reader import FeatureValues, ReadResult, Status, ViewRead
+
+HOP_COL = "__k"
+_US = timedelta(microseconds=1)
+_SCRIPT = """
+local v = redis.call('HGET', KEYS[1], '_v')
+local a = redis.call('HGET', KEYS[1], '_a')
+if v == ARGV[2] and a and tonumber(a) > tonumber(ARGV[1]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], '_a', ARGV[1], '_v', ARGV[2], unpack(ARGV, 4))
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):  # HUGEINT sums of integers
+        return int(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def write_tiles(
+    client: SyncClient,
+    project: str,
+    view: AggregationView,
+    version: str,
+    as_of: datetime,
+    tiles: pa.Table,
+    *,
+    chunk_size: int = 2000,
+) -> tuple[int, int]:
+    """Replace the tiles of every key in ``tiles`` (rows of ``online_tiles``) as of ``as_of``.
+
+    Returns:
+        (keys written, keys skipped because a later computation is stored).
+    """
+    if tiles.num_rows == 0:
+        return 0, 0
+    hop_us = view.hop // _US
+    max_window_us = view.max_hops * hop_us
+    entity = entity_keys_from_table(tiles, view.join_keys).to_pylist()
+    hops = tiles.column(HOP_COL).to_pylist()
+    states = [c for c in tiles.column_names if c.startswith("__s")]
+    values = [tiles.column(c).to_pylist() for c in states]
+    by_key: dict[bytes, list[tuple[int, bytes]]] = {}
+    for i, ent in enumerate(entity):
+        blob = json.dumps([_plain(col[i]) for col in values], separators=(",", ":"))
+        by_key.setdefault(ent, []).append((int(hops[i]), blob.encode()))
+    prefix, suffix = key_prefix(project), key_suffix(view.name)
+    as_of_us = str(to_micros(as_of))
+    commands: list[tuple[Any, ...]] = []
+    for ent, items in by_key.items():
+        newest = max(k for k, _ in items)
+        expire_ms = math.ceil(((newest + 1) * hop_us + max_window_us) / 1000)
+        fields = [x for k, blob in items for x in (f"t{k}".encode(), blob)]
+        key = prefix + ent + suffix
+        commands.append(("EVAL", _SCRIPT, 1, key, as_of_us, version, expire_ms, *fields))
+    written = skipped = 0
+    for start in range(0, len(commands), chunk_size):
+        for reply in roundtrip(client, commands[start : start + chunk_size]):
+            if isinstance(reply, Exception):
+                raise reply
+            written, skipped = written + (reply == 1), skipped + (reply != 1)
+    return written, skipped
+
+
+def plan_tiles(
+    project: str, view: AggregationView, entity_rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """One ``HGETALL`` per entity row (sent in the read's pipeline)."""
+    prefix, suffix = key_prefix(project), key_suffix(view.name)
+    keys = entity_keys_from_rows(entity_rows, view.join_keys)
+    return [("HGETALL", prefix + ent + suffix) for ent in keys]
+
+
+def combine(view: AggregationView, tiles: Mapping[int, list[Any]], at_hop: int) -> list[Any]:
+    """Every aggregation's value from the tiles by event hop, read in hop ``at_hop``.
+
+    Tiles are visited in hop order, so float sums add up in one fixed order.
+    """
+    return _combine(_layout(view), sorted(tiles.items()), at_hop)
+
+
+def _layout(view: AggregationView) -> list[tuple[str, str, int, int, int]]:
+    """Per aggregation: function, output scalar, window in hops, state offset and width."""
+    out, pos = [], 0
+    for agg in view.aggregations:
+        width = 2 if agg.function in ("mean", "last") else 1
+        n = agg.window // view.hop
+        out.append((agg.function, agg.output_type.scalar, n, pos, width))
+        pos += width
+    return out
+
+
+def _combine(
+    layout: list[tuple[str, str, int, int, int]], ordered: list[tuple[int, Any]], at_hop: int
+) -> list[Any]:
+    out = []
+    for function, scalar, n, pos, width in layout:
+        low = at_hop - n
+        parts = [s[pos : pos + width] for k, s in ordered if low <= k <= at_hop]
+        out.append(_finish(function, scalar, parts))
+    return out
+
+
+def _finish(function: str, scalar: str, parts: list[list[Any]]) -> Any:
+    firsts = [p[0] for p in parts if p[0] is not None]
+    if function == "count":
+        return sum(firsts)
+    if function == "sum":
+        total = sum(firsts)
+        return int(total) if scalar.startswith("int") else float(total)
+    if function == "mean":
+        count = sum(p[1] for p in parts if p[1] is not None)
+        return float(sum(firsts)) / count if count else None
+    if function == "count_distinct":
+        return len(set().union(*firsts))
+    if function == "last":
+        ranked = [p for p in parts if p[1] is not None]
+        return max(ranked, key=lambda p: p[1])[0] if ranked else None
+    if not firsts:
+        return None
+    return min(firsts) if function == "min" else max(firsts)
+
+
+def read_values(
+    view: AggregationView,
+    version: str,
+    features: Sequence[str],
+    replies: Sequence[Any],
+    now: datetime,
+) -> list[FeatureValues]:
+    """Feature columns from the ``HGETALL`` replies of :func:`plan_tiles`, read at ``now``.
+
+    A key never written (or expired) gives the empty window's values (0 for count and sum,
+    null otherwise) with status ``MISSING``; another version's tiles give
+    ``VERSION_MISMATCH`` and null. ``event_ts`` is the as-of time of the tiles.
+    """
+    if now.tzinfo is None:
+        now = now.replace(tzinfo=UTC)
+    at_hop = to_micros(now) // (view.hop // _US)  # floors, like the SQL floor_hop
+    index = {name: j for j, name in enumerate(view.feature_names)}
+    layout = _layout(view)
+    low = at_hop - view.max_hops
+    empty = _combine(layout, [], at_hop)
+    cols = [FeatureValues(view.name, f, version) for f in features]
+    for reply in replies:
+        raw = _fields(reply)
+        if not raw:
+            vals, status, stamp = empty, Status.MISSING, None
+        elif _text(raw.get("_v", b"")) != version:
+            vals, status = [None] * len(empty), Status.VERSION_MISMATCH
+            stamp = from_micros(int(raw["_a"]))
+        else:
+            # Tiles no window reaches at t are skipped unparsed; the rest parsed in one call.
+            hops = sorted(h for k in raw if k[0] == "t" and low <= (h := int(k[1:])) <= at_hop)
+            states = json.loads(b"[" + b",".join(raw[f"t{h}"] for h in hops) + b"]")
+            vals = _combine(layout, list(zip(hops, states, strict=True)), at_hop)
+            status = Status.PRESENT
+            stamp = from_micros(int(raw["_a"]))
+        for col in cols:
+            col.values.append(vals[index[col.feature]])
+            col.statuses.append(status)
+            col.event_ts.append(stamp)
+    return cols
+
+
+def _fields(reply: Any) -> dict[str, Any]:
+    # HGETALL: a dict through redis-py's callbacks, a flat list from the raw pipeline.
+    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
+    return {_text(k): v for k, v in pairs}
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def split_reads(requests: Sequence[ViewRead]) -> tuple[list[ViewRead], list[ViewRead]]:
+    """(plain view reads, aggregation view reads)."""
+    plain = [r for r in requests if not isinstance(r.view, AggregationView)]
+    return plain, [r for r in requests if isinstance(r.view, AggregationView)]
+
+
+def tile_commands(
+    project: str, reads: Sequence[ViewRead], entity_rows: Sequence[Mapping[str, Any]]
+) -> list[tuple[Any, ...]]:
+    """The ``HGETALL`` commands of the aggregation reads, view after view."""
+    out: list[tuple[Any, ...]] = []
+    for req in reads:
+        assert isinstance(req.view, AggregationView)
+        unknown = [f for f in req.features if f not in req.view.feature_names]
+        if unknown:
+            raise FeatureNotFoundError(
+                f"feature view {req.view.name!r} has no feature {unknown[0]!r}; "
+                f"it has {', '.join(req.view.feature_names)}"
+            )
+        out += plan_tiles(project, req.view, entity_rows)
+    return out
+
+
+def add_tile_columns(
+    result: ReadResult, reads: Sequence[ViewRead], replies: Sequence[Any], n_rows: int
+) -> ReadResult:
+    """Append the aggregation reads' columns (replies of :func:`tile_commands`) to ``result``."""
+    for k, req in enumerate(reads):
+        assert isinstance(req.view, AggregationView)
+        chunk = replies[k * n_rows : (k + 1) * n_rows]
+        for reply in chunk:
+            if isinstance(reply, Exception):
+                raise reply
+        result.columns += read_values(req.view, req.version, req.features, chunk, result.now)
+    return result
