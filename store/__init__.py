@@ -29,6 +29,7 @@ from store.errors import (
     StoreError,
 )
 from store.feature_store import FeatureStore
+from store.ondemand import OnDemandFeatureView
 from store.online_response import OnlineResponse, Status
 from store.training_frame import TrainingFrame
 
@@ -49,6 +50,7 @@ __all__ = [
     "FeatureView",
     "Field",
     "OfflineStoreError",
+    "OnDemandFeatureView",
     "OnlineResponse",
     "OnlineStoreError",
     "ParquetSource",

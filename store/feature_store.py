@@ -15,6 +15,7 @@ from typing import Any, TypeAlias
 import pandas as pd
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
 from store.definitions import FeatureView
@@ -23,6 +24,7 @@ from store.materialize import MaterializeResult, Progress, materialize_views
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import get_historical_features
 from store.offline.validate import ValidationReport, validate_view
+from store.ondemand_apply import OnDemandPlan, apply_offline, apply_online, plan_on_demand
 from store.online.reader import ViewRead
 from store.online.store import AsyncOnlineStore, OnlineStore
 from store.online_response import OnlineResponse
@@ -38,6 +40,11 @@ def _utc(ts: datetime | None) -> datetime:
     if ts is None:
         return datetime.now(UTC)
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _aggregated(view: FeatureView) -> bool:
+    # The audits compare single chosen rows; aggregation views are not audited yet.
+    return isinstance(view, AggregationView)
 
 
 class FeatureStore:
@@ -144,14 +151,16 @@ class FeatureStore:
             out_path: stream the result to this Parquet file instead of memory.
         """
         refs = self.resolve(features, full_feature_names=full_feature_names)
-        return get_historical_features(
+        od = plan_on_demand(self.definitions, refs)
+        frame = get_historical_features(
             self.offline,
             self.definitions,
-            refs,
+            od.fetch,
             entity_df,
             full_feature_names=full_feature_names,
             out_path=None if out_path is None else Path(out_path),
         )
+        return apply_offline(self.definitions, od, frame)
 
     # -- online ------------------------------------------------------------------------------
 
@@ -200,9 +209,13 @@ class FeatureStore:
 
     def _reads(
         self, features: Sequence[str] | str, full_feature_names: bool
-    ) -> tuple[list[ViewRead], list[FeatureRef]]:
-        """One ViewRead per view (so a read is N entities x K views HMGETs), and the refs."""
-        refs = self.resolve(features, full_feature_names=full_feature_names)
+    ) -> tuple[list[ViewRead], list[FeatureRef], OnDemandPlan]:
+        """One ViewRead per view (so a read is N entities x K views HMGETs), the refs fetched
+        and the on-demand plan."""
+        od = plan_on_demand(
+            self.definitions, self.resolve(features, full_feature_names=full_feature_names)
+        )
+        refs = od.fetch
         versions = {v.name: ver for v, ver in self.applied_views(sorted({r.view for r in refs}))}
         by_view: dict[str, list[str]] = {}
         for ref in refs:
@@ -211,7 +224,7 @@ class FeatureStore:
         reads = [
             ViewRead(defs.view(name), versions[name], feats) for name, feats in by_view.items()
         ]
-        return reads, refs
+        return reads, refs, od
 
     def get_online_features(
         self,
@@ -222,9 +235,10 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """Read features for entity keys, each with status and event time."""
-        reads, refs = self._reads(features, full_feature_names)
+        reads, refs, od = self._reads(features, full_feature_names)
         rows = [dict(r) for r in entity_rows]
-        return OnlineResponse.from_read(self.online.read(reads, rows, _utc(now)), refs, rows)
+        resp = OnlineResponse.from_read(self.online.read(reads, rows, _utc(now)), refs, rows)
+        return apply_online(self.definitions, od, resp, rows)
 
     async def get_online_features_async(
         self,
@@ -235,10 +249,11 @@ class FeatureStore:
         now: datetime | None = None,
     ) -> OnlineResponse:
         """:meth:`get_online_features` for asyncio callers (the feature server)."""
-        reads, refs = self._reads(features, full_feature_names)
+        reads, refs, od = self._reads(features, full_feature_names)
         rows = [dict(r) for r in entity_rows]
         result = await self.online_async.read(reads, rows, _utc(now))
-        return OnlineResponse.from_read(result, refs, rows)
+        resp = OnlineResponse.from_read(result, refs, rows)
+        return apply_online(self.definitions, od, resp, rows)
 
     def push(self, view: str, rows: EntityInput | Sequence[Mapping[str, Any]]) -> PushResult:
         """Stream rows into a view: stamped created now, appended offline, CAS-written online."""
@@ -263,7 +278,8 @@ class FeatureStore:
         """
         from store.audit.parity import parity_audit
 
-        return parity_audit(self.offline, self.online, self.applied_views(views), sample=sample)
+        chosen = [(v, ver) for v, ver in self.applied_views(views) if not _aggregated(v)]
+        return parity_audit(self.offline, self.online, chosen, sample=sample)
 
     def audit_leakage(self, entity_df: EntityInput, features: Sequence[str] | str) -> AuditReport:
         """Per view, the values the leakage guard, watermark and ttl changed vs a naive join.
@@ -276,8 +292,11 @@ class FeatureStore:
 
         by_view: dict[str, tuple[FeatureView, list[str]]] = {}
         for ref in self.resolve(features):
+            if ref.view in self.definitions.on_demand:  # computed per request: nothing leaks
+                continue
             view = self.definitions.view(ref.view)
-            by_view.setdefault(ref.view, (view, []))[1].append(ref.feature)
+            if not _aggregated(view):
+                by_view.setdefault(ref.view, (view, []))[1].append(ref.feature)
         return leakage_audit(self.offline, by_view, entity_df)
 
     def audit_schema(
@@ -291,7 +310,7 @@ class FeatureStore:
         """
         from store.audit.schema import schema_audit
 
-        chosen = [view for view, _ in self.applied_views(views)]
+        chosen = [view for view, _ in self.applied_views(views) if not _aggregated(view)]
         return schema_audit(self.offline, self.online, chosen, sample=sample)
 
     def audit_replay(

@@ -23,6 +23,7 @@ from typing import Any
 
 from store.definitions import Entity, FeatureService, FeatureView
 from store.errors import DefinitionError, FeatureNotFoundError, RegistryError
+from store.ondemand import OnDemandFeatureView
 
 REGISTRY_FILE = "registry.json"
 
@@ -34,6 +35,7 @@ class Definitions:
     entities: dict[str, Entity] = field(default_factory=dict)
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
+    on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
 
     def view(self, name: str) -> FeatureView:
         try:
@@ -109,6 +111,7 @@ def _collect(
         (Entity, defs.entities, "entity"),
         (FeatureView, defs.views, "feature view"),
         (FeatureService, defs.services, "feature service"),
+        (OnDemandFeatureView, defs.on_demand, "on-demand feature view"),
     ]
     for cls, bucket, what in kinds:
         if not isinstance(obj, cls):
@@ -128,7 +131,8 @@ def _collect(
 
 
 def _check_services(defs: Definitions) -> None:
-    names = set(defs.views) & set(defs.services)
+    names = (set(defs.views) | set(defs.on_demand)) & set(defs.services)
+    names |= set(defs.views) & set(defs.on_demand)
     if names:
         raise DefinitionError(
             f"name(s) {sorted(names)} used for both a feature view and a feature service"
@@ -138,6 +142,16 @@ def _check_services(defs: Definitions) -> None:
             resolve_features(defs, list(service.features), full_feature_names=True)
         except FeatureNotFoundError as exc:
             raise DefinitionError(f"feature service {service.name!r}: {exc}") from None
+    for odfv in defs.on_demand.values():
+        try:
+            resolve_features(defs, list(odfv.sources), full_feature_names=True)
+        except FeatureNotFoundError as exc:
+            raise DefinitionError(f"on-demand feature view {odfv.name!r}: {exc}") from None
+        if any(s.partition(":")[0] in defs.on_demand for s in odfv.sources):
+            raise DefinitionError(
+                f"on-demand feature view {odfv.name!r}: sources must be feature views, "
+                "not other on-demand views"
+            )
 
 
 def resolve_features(
@@ -166,7 +180,9 @@ def resolve_features(
                 f"feature reference {item!r} must be a 'view:feature' string"
             )
         view_name, _, feat = item.partition(":")
-        view = defs.view(view_name)
+        view: FeatureView | OnDemandFeatureView = (
+            defs.on_demand[view_name] if view_name in defs.on_demand else defs.view(view_name)
+        )
         names = [feat] if feat else view.feature_names
         for name in names:
             if name not in view.feature_names:
@@ -259,10 +275,16 @@ class Registry:
             "feature view": {n: v.version for n, v in defs.views.items()},
             "entity": {n: _hash(_entity_spec(e)) for n, e in defs.entities.items()},
             "feature service": {n: _hash(list(s.features)) for n, s in defs.services.items()},
+            "on-demand feature view": {n: v.version for n, v in defs.on_demand.items()},
         }
-        stored_keys = {"feature view": "views", "entity": "entities", "feature service": "services"}
+        stored_keys = {
+            "feature view": "views",
+            "entity": "entities",
+            "feature service": "services",
+            "on-demand feature view": "on_demand",
+        }
         for kind, versions in current.items():
-            stored = {n: e["version"] for n, e in state[stored_keys[kind]].items()}
+            stored = {n: e["version"] for n, e in state.get(stored_keys[kind], {}).items()}
             for name in sorted(set(versions) | set(stored)):
                 old, new = stored.get(name), versions.get(name)
                 if old is None:
@@ -287,6 +309,9 @@ class Registry:
         state["entities"] = {
             n: {"version": _hash(_entity_spec(e)), "spec": _entity_spec(e)}
             for n, e in defs.entities.items()
+        }
+        state["on_demand"] = {
+            n: {"version": v.version, "spec": v.spec()} for n, v in defs.on_demand.items()
         }
         state["services"] = {
             n: {"version": _hash(list(s.features)), "features": list(s.features)}

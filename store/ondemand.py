@@ -1,0 +1,164 @@
+"""Request-time (on-demand) features: a Python function of retrieved features and request data.
+
+An :class:`OnDemandFeatureView` is declared once and applied by the same code
+(:func:`transform`) to training frames (the whole frame at once, vectorised) and to online
+responses (the requested entity rows at once), so both paths compute identical values::
+
+    def amount_ratio(df: pd.DataFrame) -> pd.DataFrame:
+        return pd.DataFrame({"amount_vs_24h_mean": df["amount"] / df["usd_mean_24h"]})
+
+    ratio = OnDemandFeatureView(
+        name="txn_ratio",
+        sources=["user_txn_agg:usd_mean_24h"],
+        request_fields=[Field("amount", "float64")],
+        fields=[Field("amount_vs_24h_mean", "float64")],
+        udf=amount_ratio,
+    )
+
+The function gets a pandas DataFrame with one column per source feature (its short name) and
+per request field, and returns a DataFrame with (at least) the declared output columns, same
+length and order. Request data are extra columns of the entity frame offline and extra keys of
+the entity rows online. The version hashes the sources, fields and the function's source code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from store.definitions import Field
+from store.errors import DefinitionError, EntityFrameError
+from store.types import check_name
+
+Udf = Callable[[pd.DataFrame], pd.DataFrame]
+
+
+@dataclass(frozen=True)
+class OnDemandFeatureView:
+    """Features computed at request time from other features and request data.
+
+    Args:
+        name: the view's name.
+        sources: the input features, ``"view:feature"`` (or ``"view"``: all of it).
+        fields: the output features (typed).
+        udf: ``DataFrame -> DataFrame``, vectorised (see the module docstring).
+        request_fields: request data the function needs (typed).
+        description: free text.
+    """
+
+    name: str
+    sources: Sequence[str]
+    fields: Sequence[Field]
+    udf: Udf
+    request_fields: Sequence[Field] = ()
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, what="on-demand feature view")
+        where = f"on-demand feature view {self.name!r}"
+        if isinstance(self.sources, str) or not all(isinstance(s, str) for s in self.sources):
+            raise DefinitionError(f"{where}: sources must be a list of 'view:feature' strings")
+        if not self.sources:
+            raise DefinitionError(f"{where}: needs at least one source feature")
+        for what, group in (("fields", self.fields), ("request_fields", self.request_fields)):
+            if not all(isinstance(f, Field) for f in group) or (what == "fields" and not group):
+                raise DefinitionError(f"{where}: {what} must be a list of Field")
+        if not callable(self.udf):
+            raise DefinitionError(f"{where}: udf must be a function DataFrame -> DataFrame")
+        names = [f.name for f in [*self.fields, *self.request_fields]]
+        if len(set(names)) != len(names):
+            raise DefinitionError(f"{where}: field and request field names must be distinct")
+        object.__setattr__(self, "sources", tuple(self.sources))
+        object.__setattr__(self, "fields", tuple(self.fields))
+        object.__setattr__(self, "request_fields", tuple(self.request_fields))
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+    def spec(self) -> dict[str, Any]:
+        """Everything that can change a value, including the function's source code."""
+        try:
+            code = inspect.getsource(self.udf)
+        except (OSError, TypeError):
+            code = getattr(getattr(self.udf, "__code__", None), "co_code", b"").hex()
+        return {
+            "name": self.name,
+            "sources": list(self.sources),
+            "fields": [{"name": f.name, "dtype": str(f.type)} for f in self.fields],
+            "request_fields": [{"name": f.name, "dtype": str(f.type)} for f in self.request_fields],
+            "udf_sha256": hashlib.sha256(code.encode()).hexdigest(),
+        }
+
+    @property
+    def version(self) -> str:
+        blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def transform(
+    view: OnDemandFeatureView,
+    inputs: dict[str, pa.Array | pa.ChunkedArray],
+    request: dict[str, list[Any] | pa.Array | pa.ChunkedArray],
+    n_rows: int,
+) -> dict[str, pa.Array]:
+    """Run the view's function over ``n_rows`` rows; the outputs cast to their types.
+
+    Args:
+        inputs: source feature (short name) -> values, typed as declared (so both paths
+            hand the function identical pandas dtypes).
+        request: request field -> values (missing fields raise EntityFrameError).
+
+    Raises:
+        EntityFrameError: a request field is missing.
+        DefinitionError: the function failed or returned the wrong shape (names the view).
+    """
+    where = f"on-demand feature view {view.name!r}"
+    data: dict[str, Any] = {}
+    for name, values in inputs.items():
+        data[name] = values.to_pandas()
+    for f in view.request_fields:
+        if f.name not in request:
+            raise EntityFrameError(
+                f"{where} needs request data {f.name!r}: add it to the entity frame "
+                "(offline) or to every entity row (online)"
+            )
+        values = request[f.name]
+        raw = values if isinstance(values, list) else values.to_pylist()
+        try:
+            data[f.name] = pa.array(raw, f.type.arrow).to_pandas()
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise EntityFrameError(f"{where}: request data {f.name!r} is not {f.type}") from exc
+    frame = pd.DataFrame(data, index=pd.RangeIndex(n_rows))
+    try:
+        out = view.udf(frame)
+    except Exception as exc:
+        raise DefinitionError(f"{where}: udf failed: {type(exc).__name__}: {exc}") from exc
+    if not isinstance(out, pd.DataFrame) or len(out) != n_rows:
+        raise DefinitionError(f"{where}: udf must return a DataFrame of {n_rows} rows")
+    result: dict[str, pa.Array] = {}
+    for f in view.fields:
+        if f.name not in out.columns:
+            raise DefinitionError(f"{where}: udf returned no column {f.name!r}")
+        col = out[f.name]
+        try:
+            result[f.name] = pa.Array.from_pandas(col.to_numpy(), type=f.type.arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+            raise DefinitionError(f"{where}: udf column {f.name!r} is not {f.type}: {exc}") from exc
+    return result
+
+
+__all__ = ["OnDemandFeatureView", "Udf", "transform"]
