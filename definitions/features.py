@@ -7,11 +7,27 @@ Three views over the sample data that `parity quickstart` writes into ``data/``:
   streaming path would have dropped; ``availability_delay`` models the loader's lag.
 * ``user_profile``: daily profile snapshots, landing hours after midnight.
 * ``merchant_risk``: daily merchant risk figures.
+* ``user_txn_agg``: real-time window aggregations of the raw transactions (1h/24h/7d counts,
+  24h amount sum and mean, 7d max, distinct merchants), equal online and offline.
+* ``txn_ratio``: on-demand: the request's amount over the user's 24h mean amount.
 """
 
 from datetime import timedelta
 
-from store import Entity, FeatureService, FeatureView, Field, ParquetSource
+import pandas as pd
+
+from store import (
+    Aggregation,
+    AggregationView,
+    Entity,
+    FeatureService,
+    FeatureView,
+    Field,
+    OnDemandFeatureView,
+    ParquetSource,
+)
+
+H = timedelta(hours=1)
 
 user = Entity("user", join_keys={"user_id": "int64"}, description="A card holder")
 merchant = Entity("merchant", join_keys={"merchant_id": "int64"}, description="A card acceptor")
@@ -68,6 +84,38 @@ merchant_risk = FeatureView(
     owner="risk-ml@example.com",
 )
 
+user_txn_agg = AggregationView(
+    name="user_txn_agg",
+    entities=[user],
+    source=ParquetSource("data/transactions.parquet", created_timestamp="created_timestamp"),
+    aggregations=[
+        Aggregation("*", "count", window=H, name="tx_1h"),
+        Aggregation("*", "count", window=24 * H, name="tx_24h"),
+        Aggregation("*", "count", window=7 * 24 * H, name="tx_7d"),
+        Aggregation("amount * fx_rate", "sum", window=24 * H, name="usd_sum_24h"),
+        Aggregation("amount * fx_rate", "mean", window=24 * H, name="usd_mean_24h"),
+        Aggregation("amount * fx_rate", "max", window=7 * 24 * H, name="usd_max_7d"),
+        Aggregation("merchant_id", "count_distinct", window=24 * H, name="merchants_24h"),
+    ],
+    hop=H,
+    allowed_lateness=timedelta(hours=1),
+    owner="risk-ml@example.com",
+)
+
+
+def amount_ratio(df: pd.DataFrame) -> pd.DataFrame:
+    """The transaction's amount (request data) over the user's mean amount in the last 24h."""
+    return pd.DataFrame({"amount_vs_24h_mean": df["amount"] / df["usd_mean_24h"]})
+
+
+txn_ratio = OnDemandFeatureView(
+    name="txn_ratio",
+    sources=["user_txn_agg:usd_mean_24h"],
+    request_fields=[Field("amount", "float64")],
+    fields=[Field("amount_vs_24h_mean", "float64")],
+    udf=amount_ratio,
+)
+
 fraud_v1 = FeatureService(
     "fraud_v1",
     features=[
@@ -78,4 +126,10 @@ fraud_v1 = FeatureService(
         "merchant_risk:category",
     ],
     description="Features of the v1 fraud model",
+)
+
+fraud_v2 = FeatureService(
+    "fraud_v2",
+    features=[*fraud_v1.features, "user_txn_agg", "txn_ratio"],
+    description="fraud_v1 plus real-time window aggregations and the amount ratio",
 )

@@ -361,7 +361,9 @@ def serve(
 def bench(
     part: Annotated[
         list[str] | None,
-        typer.Option("--part", help="offline, online, server or audit (repeat; default all)."),
+        typer.Option(
+            "--part", help="offline, online, server, audit or aggregate (repeat; default all)."
+        ),
     ] = None,
     scale: Annotated[
         str, typer.Option(help="Offline scale: small (1M x 100k) or large (10M x 1M).")
@@ -376,11 +378,11 @@ def bench(
 ) -> None:
     """Measure speed and memory against the raw engines (a hand-written DuckDB query, a raw
     redis-py pipeline, a minimal FastAPI handler), all in the same run; prints tables."""
-    parts = part or ["offline", "online", "server", "audit"]
-    unknown = set(parts) - {"offline", "online", "server", "audit"}
+    parts = part or ["offline", "online", "server", "audit", "aggregate"]
+    unknown = set(parts) - {"offline", "online", "server", "audit", "aggregate"}
     if unknown:
         raise typer.BadParameter(
-            f"unknown --part {sorted(unknown)}; use offline/online/server/audit"
+            f"unknown --part {sorted(unknown)}; use offline/online/server/audit/aggregate"
         )
     results: dict[str, list[dict[str, Any]]] = {}
     for name in parts:
@@ -406,6 +408,10 @@ def _bench_part(name: str, scale: str, data: Path, memory_limit: str) -> list[di
         from store import bench_server
 
         return bench_server.run()
+    if name == "aggregate":
+        from store import bench_aggregate
+
+        return bench_aggregate.run(data / "aggregate")
     from store import bench_audit
 
     return bench_audit.run(data / "audit")

@@ -88,7 +88,8 @@ def test_example_repo_online_equals_training_frame(fraud_repo: FeatureStore) -> 
     fs = fraud_repo
     t = datetime.now(UTC)
     results = fs.materialize(t)
-    assert {r.view for r in results} == {"user_txn_stats", "user_profile", "merchant_risk"}
+    plain = {"user_txn_stats", "user_profile", "merchant_risk"}
+    assert {r.view for r in results} == plain | {"user_txn_agg"}  # tests/aggregate: the last
     for view in ("user_txn_stats", "user_profile", "merchant_risk"):
         key = "merchant_id" if view == "merchant_risk" else "user_id"
         n = 40 if view == "merchant_risk" else 300
