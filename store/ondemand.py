@@ -28,6 +28,7 @@ import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import pandas as pd
@@ -103,8 +104,9 @@ class OnDemandFeatureView:
             "udf_sha256": hashlib.sha256(code.encode()).hexdigest(),
         }
 
-    @property
+    @cached_property  # reads the function's source file: once per definition
     def version(self) -> str:
+        """Content hash of :meth:`spec`."""
         blob = json.dumps(self.spec(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 

@@ -100,6 +100,23 @@ def test_same_values_offline_and_online(tmp_path: Path, redis_url: str) -> None:
         fs.get_online_features(["od"], [{"uid": 1}], now=now)  # type: ignore[attr-defined]
 
 
+def test_server_serves_on_demand_features(tmp_path: Path, redis_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from store.server.app import create_app
+
+    now = datetime.now(UTC).replace(microsecond=0)
+    fs = _repo(tmp_path, redis_url, now)
+    fs.materialize(now)  # type: ignore[attr-defined]
+    want = fs.get_online_features(["od"], [{"uid": 1, "req_amount": 7}])  # type: ignore[attr-defined]
+    with TestClient(create_app(fs)) as client:  # type: ignore[arg-type]
+        body = {"features": ["od"], "entities": {"uid": [1], "req_amount": [7]}}
+        got = client.post("/get-online-features", json=body).json()
+    names = got["metadata"]["feature_names"]
+    assert names[-2:] == ["vs_mean", "vs_last"]
+    assert [r["values"][0] for r in got["results"][-2:]] == [c.values[0] for c in want.columns]
+
+
 def _f(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame({"y": df["x"] * 2})
 
