@@ -83,7 +83,7 @@ def row_states(view: AggregationView, cond: str | None = None) -> list[str]:
         elif f == "last":
             exprs = [f"arg_max({col}, {_RANK}){nn}", f"max({_RANK}){nn}"]
         else:
-            exprs = [f"list(DISTINCT {col} ORDER BY {col}){nn}"]
+            exprs = [f"list_sort(list(DISTINCT {col}){nn})"]
         out += [f"{e} AS {n}" for e, n in zip(exprs, names, strict=True)]
     return out
 
@@ -96,9 +96,10 @@ def merge_states(view: AggregationView, alias: str, cond: str) -> list[str]:
         names = state_columns(agg, i)
         s = [f"{alias}.{n}" for n in names]
         f = agg.function
-        order = f" ORDER BY {alias}.{HOP}, {alias}.{VIS_HOP}"
+        floats = agg.input_type.scalar.startswith("float") and f in ("sum", "mean")
+        order = f" ORDER BY {alias}.{HOP}, {alias}.{VIS_HOP}" if floats else ""
         if f in ("count", "sum", "mean"):
-            exprs = [f"sum({c}{order}){where}" for c in s]
+            exprs = [f"sum({c}{order if j == 0 else ''}){where}" for j, c in enumerate(s)]
         elif f in ("min", "max"):
             exprs = [f"{f}({s[0]}){where}"]
         elif f == "last":
