@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import timedelta
+from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from store import Aggregation, AggregationView, DefinitionError, Entity, Field, ParquetSource
+
+from ..offline.conftest import T0, make_repo
 
 H = timedelta(hours=1)
 USER = Entity("user", join_keys={"user_id": "int64"})
@@ -95,3 +99,21 @@ def test_version_covers_everything_that_changes_a_value() -> None:
     versions = {base.version, *(v.version for v in changed)}
     assert len(versions) == len(changed) + 1
     assert view(description="x").version == base.version
+
+
+def test_bad_column_is_reported_against_the_source(tmp_path: Path) -> None:
+    """A column or expression the source cannot evaluate names the view and aggregation."""
+    table = pa.table({"user_id": pa.array([1], pa.int64()), "amount": [1.0]})
+    table = table.append_column("event_timestamp", pa.array([T0], pa.timestamp("us", tz="UTC")))
+    module = """
+from datetime import timedelta
+from store import Aggregation, AggregationView, Entity, ParquetSource
+u = Entity("user", join_keys={"user_id": "int64"})
+agg = AggregationView(name="txn", entities=[u], source=ParquetSource("data/t.parquet"),
+    aggregations=[Aggregation("amount_usd", "sum", window=timedelta(hours=1))])
+"""
+    repo = make_repo(tmp_path, module, {"data/t.parquet": table})
+    with pytest.raises(DefinitionError) as info:
+        repo.engine.check_view(repo.defs.view("txn"))
+    text = str(info.value)
+    assert "'txn'" in text and "amount_usd_sum_1h" in text and "amount_usd" in text
