@@ -181,20 +181,20 @@ def read_values(
     low = at_hop - view.max_hops
     empty = _combine(layout, [], at_hop)
     cols = [FeatureValues(view.name, f, version) for f in features]
+    wanted = version.encode()
     for reply in replies:
-        raw = _fields(reply)
-        if not raw:
+        stamp_raw, ver, tiles = _split(reply, low, at_hop)
+        if stamp_raw is None:
             vals, status, stamp = empty, Status.MISSING, None
-        elif _text(raw.get("_v", b"")) != version:
+        elif ver != wanted:
             vals, status = [None] * len(empty), Status.VERSION_MISMATCH
-            stamp = from_micros(int(raw["_a"]))
+            stamp = from_micros(int(stamp_raw))
         else:
-            # Tiles no window reaches at t are skipped unparsed; the rest parsed in one call.
-            hops = sorted(h for k in raw if k[0] == "t" and low <= (h := int(k[1:])) <= at_hop)
-            states = json.loads(b"[" + b",".join(raw[f"t{h}"] for h in hops) + b"]")
+            tiles.sort()  # parsed in one call; float sums then add up in hop order
+            states = json.loads(b"[" + b",".join(blob for _, blob in tiles) + b"]")
+            hops = [h for h, _ in tiles]
             vals = _combine(layout, list(zip(hops, states, strict=True)), at_hop)
-            status = Status.PRESENT
-            stamp = from_micros(int(raw["_a"]))
+            status, stamp = Status.PRESENT, from_micros(int(stamp_raw))
         for col in cols:
             col.values.append(vals[index[col.feature]])
             col.statuses.append(status)
@@ -202,14 +202,23 @@ def read_values(
     return cols
 
 
-def _fields(reply: Any) -> dict[str, Any]:
-    # HGETALL: a dict through redis-py's callbacks, a flat list from the raw pipeline.
-    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2], strict=True)
-    return {_text(k): v for k, v in pairs}
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+def _split(reply: Any, low: int, high: int) -> tuple[Any, bytes | None, list[tuple[int, bytes]]]:
+    """(``_a``, ``_v``, tiles with ``low <= k <= high``) of an HGETALL reply: a dict through
+    redis-py's callbacks, a flat list from the raw pipeline. Other tiles stay unparsed."""
+    pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])  # noqa: B905
+    stamp = ver = None
+    tiles: list[tuple[int, bytes]] = []
+    for key, value in pairs:
+        name = key if isinstance(key, bytes) else str(key).encode()
+        if name[:1] == b"t":
+            hop = int(name[1:])
+            if low <= hop <= high:
+                tiles.append((hop, value if isinstance(value, bytes) else str(value).encode()))
+        elif name == b"_a":
+            stamp = value
+        elif name == b"_v":
+            ver = value if isinstance(value, bytes) else str(value).encode()
+    return stamp, ver, tiles
 
 
 def split_reads(requests: Sequence[ViewRead]) -> tuple[list[ViewRead], list[ViewRead]]:
