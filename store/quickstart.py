@@ -62,7 +62,7 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
             f"{leak['naive_value_beyond_allowed_lateness']:,} were too late); "
             f"{info['beyond_watermark']:,} rows ask beyond the source watermark"
         )
-    _print_head(console, frame.to_arrow().slice(0, 5))
+    _print_head(console, frame.to_arrow().slice(0, 3))
 
     step("Materialize to Redis")
     now = datetime.now(UTC)
@@ -79,17 +79,17 @@ def run(repo: Path, console: Console, *, fresh: bool = False) -> FeatureStore:
         for u, m, a in [(1, 17, 12.5), (2, 3, 250.0), (3, 5, 40.0), (999_999, 1, 9.99)]
     ]
     response = fs.get_online_features(SERVICE, rows)
-    table = Table(show_header=True)
-    for key in ("user_id", "merchant_id"):
-        table.add_column(key)
+    # One row per feature, one column per entity: fits a terminal however many features.
+    table = Table(title="Online features (status instead of a value where there is none)")
+    table.add_column("feature")
+    for row in rows:
+        table.add_column(f"user {row['user_id']}\nmerchant {row['merchant_id']}", justify="right")
     for col in response.columns:
-        table.add_column(col.name)
-    for i, row in enumerate(rows):
-        cells = [str(row["user_id"]), str(row["merchant_id"])]
-        for col in response.columns:
-            value = col.values[i]
-            cells.append(str(value) if str(col.statuses[i]) == "PRESENT" else str(col.statuses[i]))
-        table.add_row(*cells)
+        cells = [
+            _cell(value) if str(status) == "PRESENT" else f"[yellow]{status}[/]"
+            for value, status in zip(col.values, col.statuses, strict=True)
+        ]
+        table.add_row(col.name, *cells)
     console.print(table)
 
     step("Audit")
@@ -110,11 +110,13 @@ def _audit(fs: FeatureStore, console: Console, entities: pa.Table) -> None:
 
 
 def _print_head(console: Console, rows: pa.Table) -> None:
-    table = Table(show_header=True, title="First rows of the training frame")
+    """The first rows, transposed (a column per row), so wide frames stay readable."""
+    table = Table(title="First rows of the training frame")
+    table.add_column("column")
+    for i in range(rows.num_rows):
+        table.add_column(f"row {i}", justify="right")
     for name in rows.column_names:
-        table.add_column(name, overflow="fold")
-    for row in rows.to_pylist():
-        table.add_row(*(_cell(v) for v in row.values()))
+        table.add_row(name, *(_cell(v) for v in rows.column(name).to_pylist()))
     console.print(table)
 
 
