@@ -7,13 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from store.cli_audit import audit_app
@@ -68,15 +70,25 @@ def _parse_time(text: str | None, *, what: str) -> datetime | None:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
-def _progress() -> Progress:
-    return Progress(
+@contextmanager
+def _view_progress() -> Iterator[Callable[[str, int], None]]:
+    """A progress line per view; yields the callback the facade reports rows written to."""
+    bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         TextColumn("{task.completed:,} rows"),
         TimeElapsedColumn(),
         console=console,
-        transient=False,
     )
+    tasks: dict[str, TaskID] = {}
+
+    def tick(name: str, rows: int) -> None:
+        if name not in tasks:
+            tasks[name] = bar.add_task(name, total=None)
+        bar.update(tasks[name], completed=rows)
+
+    with bar:
+        yield tick
 
 
 @app.command()
@@ -168,14 +180,7 @@ def materialize(
     store = _store(repo)
     t_end = _parse_time(end, what="END")
     assert t_end is not None
-    with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def tick(name: str, rows: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=None)
-            bar.update(tasks[name], completed=rows)
-
+    with _view_progress() as tick:
         results = store.materialize(
             t_end, start=_parse_time(start, what="--start"), views=view, progress=tick
         )
@@ -190,14 +195,7 @@ def materialize_incremental(
 ) -> None:
     """Pick up from each view's last committed time, selecting rows by when they landed."""
     store = _store(repo)
-    with _progress() as bar:
-        tasks: dict[str, Any] = {}
-
-        def tick(name: str, rows: int) -> None:
-            if name not in tasks:
-                tasks[name] = bar.add_task(name, total=None)
-            bar.update(tasks[name], completed=rows)
-
+    with _view_progress() as tick:
         results = store.materialize_incremental(
             _parse_time(end, what="END"), views=view, progress=tick
         )
