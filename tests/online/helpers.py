@@ -40,3 +40,11 @@ def rows(fv: FeatureView, records: Sequence[dict[str, Any]]) -> pa.Table:
 
 def ago(**delta: float) -> datetime:
     return NOW - timedelta(**delta)
+
+
+def row_of(user_id: int = 1, event: datetime | None = None, **overrides: Any) -> dict[str, Any]:
+    """One row of the test view: amount 1.0, label "a", landed at its event time (an hour ago
+    unless ``event`` is given)."""
+    event = ago(hours=1) if event is None else event
+    row = {"user_id": user_id, "amount": 1.0, "label": "a", "__event_ts": event}
+    return {**row, "__created_ts": event, **overrides}

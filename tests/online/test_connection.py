@@ -15,7 +15,7 @@ from store.errors import OnlineStoreError
 from store.online import OnlineStore, ViewRead
 from store.online.connection import mask_url
 
-from .helpers import NOW, ago, rows, view
+from .helpers import NOW, ago, row_of, rows, view
 
 FV = view(ttl=None)
 
@@ -46,13 +46,7 @@ def test_refused_connection(tmp_path: Path, op: str, unused_port: int) -> None:
         elif op == "read":
             online.read([ViewRead(FV, FV.version, ["amount"])], [{"user_id": 1}], NOW)
         else:
-            record = {
-                "user_id": 1,
-                "amount": 1.0,
-                "label": "a",
-                "__event_ts": ago(hours=1),
-                "__created_ts": ago(hours=1),
-            }
+            record = row_of()
             online.write(FV, FV.version, rows(FV, [record]))
     assert time.monotonic() - began < 3
     assert "redis://admin:***@127.0.0.1" in str(err.value) and "s3cret" not in str(err.value)

@@ -13,7 +13,7 @@ from store.config import OnlineConfig
 from store.online import OnlineStore, ViewRead, ensure_embedded, is_running, stop_embedded
 from store.online.embedded import redis_dir, socket_path
 
-from .helpers import NOW, ago, rows, view
+from .helpers import NOW, row_of, rows, view
 
 FV = view(ttl=timedelta(days=1))
 
@@ -30,13 +30,7 @@ def test_start_reuse_persist_stop(tmp_path: Path) -> None:
         url = ensure_embedded(data_dir)
         assert url == f"unix://{data_dir.resolve()}/redis/redis.sock"
         pid = _pid(data_dir)
-        record = {
-            "user_id": 1,
-            "amount": 1.0,
-            "label": "a",
-            "__event_ts": ago(hours=1),
-            "__created_ts": ago(hours=1),
-        }
+        record = row_of()
         online.write(FV, FV.version, rows(FV, [record]))
         online.close()
         # Another "process" of the repo reuses the running server.

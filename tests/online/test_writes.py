@@ -19,7 +19,7 @@ from store.errors import EntityFrameError, OnlineStoreError
 from store.online import OnlineStore, Status, ViewRead
 from store.online.codec import decode, to_micros
 
-from .helpers import NOW, ago, rows, view
+from .helpers import NOW, ago, row_of, rows, view
 
 FV = view(ttl=None)
 
@@ -144,15 +144,7 @@ def test_keys_expire_at_event_time_plus_ttl(store: OnlineStore, redis_client: re
         fv.version,
         rows(
             fv,
-            [
-                {
-                    "user_id": 3,
-                    "amount": 1.0,
-                    "label": "a",
-                    "__event_ts": event,
-                    "__created_ts": event,
-                }
-            ],
+            [row_of(3, event)],
         ),
     )
     expire_ms = redis_client.execute_command("PEXPIRETIME", b"p:{proj|3}:stats")
@@ -162,15 +154,7 @@ def test_keys_expire_at_event_time_plus_ttl(store: OnlineStore, redis_client: re
         FV.version,
         rows(
             FV,
-            [
-                {
-                    "user_id": 4,
-                    "amount": 1.0,
-                    "label": "a",
-                    "__event_ts": event,
-                    "__created_ts": event,
-                }
-            ],
+            [row_of(4, event)],
         ),
     )
     assert redis_client.pttl(b"p:{proj|4}:stats") == -1  # no ttl: no expiry
@@ -180,26 +164,14 @@ def test_already_expired_rows_are_not_written(
     store: OnlineStore, redis_client: redis.Redis
 ) -> None:
     fv = view(ttl=timedelta(hours=1))
-    record = {
-        "user_id": 5,
-        "amount": 1.0,
-        "label": "a",
-        "__event_ts": ago(hours=3),
-        "__created_ts": ago(hours=3),
-    }
+    record = row_of(5, ago(hours=3))
     stats = store.write(fv, fv.version, rows(fv, [record]))
     assert (stats.written, stats.skipped_expired) == (0, 1)
     assert not redis_client.exists(b"p:{proj|5}:stats")
 
 
 def test_script_cache_loss_is_survived(store: OnlineStore, redis_client: redis.Redis) -> None:
-    record = {
-        "user_id": 1,
-        "amount": 1.0,
-        "label": "a",
-        "__event_ts": ago(hours=1),
-        "__created_ts": ago(hours=1),
-    }
+    record = row_of()
     store.write(FV, FV.version, rows(FV, [record]))
     redis_client.script_flush()
     record2 = {**record, "label": "b", "__event_ts": ago(minutes=1)}
@@ -260,16 +232,7 @@ def test_bad_batches_fail_before_anything_is_written(
 def test_server_error_mid_stream_is_reported_and_connection_stays_usable(
     store: OnlineStore, redis_client: redis.Redis
 ) -> None:
-    records = [
-        {
-            "user_id": i,
-            "amount": 1.0,
-            "label": "a",
-            "__event_ts": ago(hours=1),
-            "__created_ts": ago(hours=1),
-        }
-        for i in range(50)
-    ]
+    records = [row_of(i) for i in range(50)]
     redis_client.set(b"p:{proj|25}:stats", b"not a hash")  # makes the script fail on row 25
     with pytest.raises(OnlineStoreError, match="WRONGTYPE"):
         store.write(FV, FV.version, rows(FV, records), chunk_size=10)
@@ -287,7 +250,7 @@ def test_pre_epoch_rows_with_ttl_are_expired_not_eternal(
 ) -> None:
     fv = view(ttl=timedelta(days=1))
     when = datetime(1960, 1, 1, tzinfo=UTC)
-    record = {"user_id": 1, "amount": 1.0, "label": "a", "__event_ts": when, "__created_ts": when}
+    record = row_of(1, when)
     assert store.write(fv, fv.version, rows(fv, [record])).skipped_expired == 1
     assert not redis_client.exists(b"p:{proj|1}:stats")
 
