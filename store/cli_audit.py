@@ -76,11 +76,8 @@ def parity(
     webhook: HookOpt = None,
 ) -> None:
     """Online values vs the offline rule at each view's materialization time, key by key."""
-    fs = FeatureStore(repo)
-    try:
+    with FeatureStore(repo) as fs:
         report = fs.audit_parity(view or None, sample=sample)
-    finally:
-        fs.close()
     _finish(report, json_path, html, webhook)
 
 
@@ -96,8 +93,8 @@ def replay(
     webhook: HookOpt = None,
 ) -> None:
     """Recompute every logged served vector offline at its read time and compare values."""
-    fs = FeatureStore(repo)
-    report = fs.audit_replay(views=view or None, min_match_rate=min_match_rate)
+    with FeatureStore(repo) as fs:
+        report = fs.audit_replay(views=view or None, min_match_rate=min_match_rate)
     _finish(report, json_path, html, webhook)
 
 
@@ -120,7 +117,8 @@ def drift(
     webhook: HookOpt = None,
 ) -> None:
     """Compare feature distributions of a baseline frame and the served values (or a frame)."""
-    report = FeatureStore(repo).audit_drift(baseline, current, features=feature or None)
+    with FeatureStore(repo) as fs:
+        report = fs.audit_drift(baseline, current, features=feature or None)
     _finish(report, json_path, html, webhook)
 
 
@@ -137,7 +135,8 @@ def leakage(
     webhook: HookOpt = None,
 ) -> None:
     """Count what the leakage guard, watermark and ttl changed against a naive time join."""
-    report = FeatureStore(repo).audit_leakage(entities, _features(features))
+    with FeatureStore(repo) as fs:
+        report = fs.audit_leakage(entities, _features(features))
     _finish(report, json_path, html, webhook)
 
 
@@ -151,9 +150,6 @@ def schema(
     webhook: HookOpt = None,
 ) -> None:
     """Check declared types against source files and online payloads; unseen categories."""
-    fs = FeatureStore(repo)
-    try:
+    with FeatureStore(repo) as fs:
         report = fs.audit_schema(view or None, sample=sample)
-    finally:
-        fs.close()
     _finish(report, json_path, html, webhook)

@@ -265,6 +265,12 @@ class FeatureStore:
         if "online" in self.__dict__:
             self.online.close()
 
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- audits ------------------------------------------------------------------------------
 
     def audit_parity(
