@@ -6,7 +6,7 @@ logic of its own beyond choosing which engine answers and in what order.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
@@ -15,7 +15,6 @@ from typing import Any, TypeAlias
 import pandas as pd
 import pyarrow as pa
 
-from store.aggregation import AggregationView
 from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
 from store.definitions import FeatureView
@@ -40,11 +39,6 @@ def _utc(ts: datetime | None) -> datetime:
     if ts is None:
         return datetime.now(UTC)
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
-
-
-def _aggregated(view: FeatureView) -> bool:
-    # The audits compare single chosen rows; aggregation views are not audited yet.
-    return isinstance(view, AggregationView)
 
 
 class FeatureStore:
@@ -282,10 +276,60 @@ class FeatureStore:
             views: view names; default every applied view.
             sample: compare this many keys per view, chosen by a stable key hash; default all.
         """
+        from store.audit.ondemand import audit_on_demand, logged_requests
         from store.audit.parity import parity_audit
+        from store.served_log import read_served_log
 
-        chosen = [(v, ver) for v, ver in self.applied_views(views) if not _aggregated(v)]
-        return parity_audit(self.offline, self.online, chosen, sample=sample)
+        plain, on_demand = self._audited(views)
+        chosen = self.applied_views(plain)
+        online_fn, offline_fn = self._audit_paths()
+        results = []
+        for name in on_demand:
+            odfv = self.definitions.on_demand[name]
+            sources = [(r, self.definitions.view(r.view)) for r in self.resolve(odfv.sources)]
+            log = read_served_log(self.data_dir) if odfv.request_fields else None
+            needed = [f.name for f in odfv.request_fields]
+            requests = None if log is None else logged_requests(log, odfv, needed)
+            results.append(
+                audit_on_demand(
+                    self.offline,
+                    self.online,
+                    odfv,
+                    sources,
+                    online_fn=online_fn,
+                    offline_fn=offline_fn,
+                    requests=requests,
+                    sample=sample,
+                )
+            )
+        return parity_audit(self.offline, self.online, chosen, sample=sample, on_demand=results)
+
+    def _audit_paths(
+        self,
+    ) -> tuple[
+        Callable[[list[str], list[dict[str, Any]], datetime], OnlineResponse],
+        Callable[[pa.Table, list[str]], pa.Table],
+    ]:
+        """The serving and the training path, as the on-demand audits call them."""
+
+        def online_fn(feats: list[str], rows: list[dict[str, Any]], t: datetime) -> OnlineResponse:
+            return self.get_online_features(feats, rows, full_feature_names=True, now=t)
+
+        def offline_fn(table: pa.Table, feats: list[str]) -> pa.Table:
+            return self.get_historical_features(table, feats, full_feature_names=True).to_arrow()
+
+        return online_fn, offline_fn
+
+    def _audited(self, views: Sequence[str] | None) -> tuple[list[str], list[str]]:
+        """(feature views, on-demand views) an audit of ``views`` covers: default all; an
+        on-demand view brings its source views, so its inputs are audited too."""
+        defs = self.definitions
+        names = list(views) if views else [*defs.views, *defs.on_demand]
+        on_demand = [n for n in names if n in defs.on_demand]
+        plain = [n for n in names if n not in defs.on_demand]
+        for name in on_demand:
+            plain += [r.view for r in self.resolve(defs.on_demand[name].sources)]
+        return list(dict.fromkeys(plain)), on_demand
 
     def audit_leakage(self, entity_df: EntityInput, features: Sequence[str] | str) -> AuditReport:
         """Per view, the values the leakage guard, watermark and ttl changed vs a naive join.
@@ -296,14 +340,21 @@ class FeatureStore:
         """
         from store.audit.leakage import leakage_audit
 
+        defs = self.definitions
         by_view: dict[str, tuple[FeatureView, list[str]]] = {}
-        for ref in self.resolve(features):
-            if ref.view in self.definitions.on_demand:  # computed per request: nothing leaks
+        on_demand: dict[str, list[str]] = {}
+        pending = self.resolve(features)
+        while pending:
+            ref = pending.pop(0)
+            if ref.view in defs.on_demand:  # it leaks what its sources leak: audit them
+                sources = self.resolve(defs.on_demand[ref.view].sources)
+                on_demand[ref.view] = list(dict.fromkeys(s.view for s in sources))
+                pending += sources
                 continue
-            view = self.definitions.view(ref.view)
-            if not _aggregated(view):
-                by_view.setdefault(ref.view, (view, []))[1].append(ref.feature)
-        return leakage_audit(self.offline, by_view, entity_df)
+            feats = by_view.setdefault(ref.view, (defs.view(ref.view), []))[1]
+            if ref.feature not in feats:
+                feats.append(ref.feature)
+        return leakage_audit(self.offline, by_view, entity_df, on_demand=on_demand)
 
     def audit_schema(
         self, views: Sequence[str] | None = None, *, sample: int = 1000
@@ -315,9 +366,28 @@ class FeatureStore:
             sample: online keys read per view.
         """
         from store.audit.schema import schema_audit
+        from store.audit.schema_views import check_on_demand
+        from store.served_log import read_served_log
 
-        chosen = [view for view, _ in self.applied_views(views) if not _aggregated(view)]
-        return schema_audit(self.offline, self.online, chosen, sample=sample)
+        plain, on_demand = self._audited(views)
+        chosen = self.applied_views(plain)
+        _, offline_fn = self._audit_paths()
+        checked = []
+        for name in on_demand:
+            odfv = self.definitions.on_demand[name]
+            refs = self.resolve(odfv.sources)
+            sources = {r.view: self.definitions.view(r.view) for r in refs}
+            log = read_served_log(self.data_dir) if odfv.request_fields else None
+            found = check_on_demand(self.offline, odfv, refs, sources, log, offline_fn, sample)
+            checked.append((name, *found))
+        return schema_audit(
+            self.offline,
+            self.online,
+            [v for v, _ in chosen],
+            sample=sample,
+            versions={v.name: ver for v, ver in chosen},
+            on_demand=checked,
+        )
 
     def audit_replay(
         self,

@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.aggregation import AggregationView
 from store.audit.pit import GUARDED, NAIVE, choices, guarded, naive
 from store.audit.report import AuditReport, Row, Status, worst
 from store.definitions import FeatureView
@@ -99,6 +100,8 @@ def leakage_audit(
     engine: OfflineEngine,
     views: Mapping[str, tuple[FeatureView, Sequence[str]]],
     entity_df: pd.DataFrame | pa.Table | str | Path,
+    *,
+    on_demand: Mapping[str, Sequence[str]] | None = None,
 ) -> AuditReport:
     """Count, per view, the values the guards changed against a naive event-time join.
 
@@ -106,27 +109,60 @@ def leakage_audit(
         engine: the offline engine.
         views: view name -> (view, requested features).
         entity_df: the training request's entity rows (join keys + ``event_timestamp``).
+        on_demand: requested on-demand view -> its source views (which must be in ``views``):
+            an on-demand view leaks what its sources leak; its row says so and takes their
+            worst status.
 
     Returns:
         An :class:`AuditReport` of kind ``leakage``: ``counts`` per view by cause (leakage
         guard, watermark, ttl), one row per view, examples with the key, ``t``, the naive
         choice (values, event and created time) and the guarded one. Warn when a guard changed
-        a value (a naive join would leak), alert on a change none of them explains.
+        a value (a naive join would leak), alert on a change none of them explains. An
+        aggregation view counts the entity rows whose value differs from a naive aggregation
+        of the window on event time alone (:mod:`store.audit.agg_leakage`).
     """
+    from store.audit.agg_leakage import audit_aggregation
+
     rows: list[Row] = []
     examples: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
     total = changed = 0
     statuses: list[Status] = []
+    by_view: dict[str, Status] = {}
     for name, (view, features) in views.items():
-        by_cause, view_examples, n = audit_view(engine, view, entity_df, features)
+        if isinstance(view, AggregationView):
+            found, view_examples, n = audit_aggregation(
+                engine, view, entity_df, features, MAX_EXAMPLES
+            )
+            by_cause = dict.fromkeys(CAUSES, 0) | found
+            note = "rows whose window value differs from a naive event-time aggregation"
+        else:
+            by_cause, view_examples, n = audit_view(engine, view, entity_df, features)
+            note = "rows whose chosen row differs from a naive event-time join"
         n_changed = sum(by_cause.values())
         status: Status = "alert" if by_cause[OTHER] else ("warn" if n_changed else "ok")
         statuses.append(status)
+        by_view[name] = status
         total, changed = max(total, n), changed + n_changed
         counts[name] = {c: k for c, k in by_cause.items() if k}
         examples += view_examples
-        rows.append({"view": name, "status": status, "count": n_changed, "rows": n, **by_cause})
+        rows.append(
+            {"view": name, "status": status, "count": n_changed, "rows": n, **by_cause}
+            | {"note": note}
+        )
+    for name, sources in (on_demand or {}).items():
+        rows.append(
+            {
+                "view": name,
+                "status": worst([by_view[s] for s in sources]),
+                "count": 0,
+                "rows": total,
+                "note": (
+                    "computed at request time: it leaks what its sources leak; counted under "
+                    + ", ".join(sources)
+                ),
+            }
+        )
     headline = f"{changed:,} values differ from a naive event-time join in {total:,} rows"
     return AuditReport(
         kind="leakage",
@@ -135,5 +171,8 @@ def leakage_audit(
         rows=rows,
         examples=examples,
         counts=counts,
-        params={"views": {n: list(f) for n, (_, f) in views.items()}},
+        params={
+            "views": {n: list(f) for n, (_, f) in views.items()},
+            "on_demand": {n: list(s) for n, s in (on_demand or {}).items()},
+        },
     )

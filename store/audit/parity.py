@@ -15,11 +15,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.aggregation import AggregationView
 from store.audit.report import AuditReport, Row, Status
 from store.definitions import FeatureView
 from store.offline.engine import OfflineEngine
@@ -29,6 +30,9 @@ from store.online.codec import decode, encode_column, from_micros, to_micros
 from store.online.keys import entity_keys_from_table, key_prefix, key_suffix
 from store.online.raw import META_FIELDS
 from store.online.store import OnlineStore
+
+if TYPE_CHECKING:
+    from store.audit.ondemand import OnDemandResult
 
 MISSING = "missing online"
 EXTRA = "extra online"
@@ -40,8 +44,12 @@ UNEXPECTED = "unexpected row online"
 NEWER = "newer online (pushed after materialization)"
 EXPIRED = "expired online (not yet evicted)"
 NOT_MATERIALIZED = "not materialized"
+SOURCE_DIFFERS = "source differs"
+NULLED = "source not present online (passed as null)"
 #: classes that are not skew: the stream ahead of the batch, Redis not yet evicting a key
 EXPECTED = frozenset({NEWER, EXPIRED})
+#: not counted as an alert: an on-demand input that differs is reported by its source view
+NOT_COUNTED = EXPECTED | {SOURCE_DIFFERS}
 KEY_LEVEL = "*"
 MAX_EXAMPLES = 5
 
@@ -222,6 +230,7 @@ def parity_audit(
     views: Sequence[tuple[FeatureView, str]],
     *,
     sample: int | None = None,
+    on_demand: Sequence[OnDemandResult] = (),
 ) -> AuditReport:
     """Diff online values against the offline rule at each view's materialization time.
 
@@ -231,18 +240,50 @@ def parity_audit(
         views: ``(view, applied version)`` pairs to audit.
         sample: compare only this many keys per view, chosen by a stable hash of the encoded
             entity key (the same keys every run); default all keys.
+        on_demand: the on-demand views' results (:func:`store.audit.ondemand.audit_on_demand`).
 
     Returns:
         An :class:`AuditReport` of kind ``parity``: ``counts`` per view by class, one row per
         view and feature (``*`` for whole-row classes), examples with key, values and times.
         Alert on any difference except rows pushed after ``T`` and expired keys not yet evicted.
+        Aggregation views are read online at ``T`` and compared with the training frame at
+        ``T`` (:mod:`store.audit.agg_parity`); an on-demand view that cannot be compared gets
+        a ``warn`` row saying why.
     """
+    from store.audit.agg_parity import audit_aggregation
+
     rows: list[Row] = []
     examples: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
     total_keys = differences = 0
+    results: list[tuple[str, _Tally, int, datetime | None, list[str], str]] = []
     for view, version in views:
-        tally, n_keys, as_of = audit_view(offline, online, view, version, sample=sample)
+        if isinstance(view, AggregationView):
+            found = audit_aggregation(offline, online, view, version, sample=sample)
+            check = "online read at T vs training frame at T"
+        else:
+            found = audit_view(offline, online, view, version, sample=sample)
+            check = "online row vs offline snapshot at T"
+        results.append((view.name, *found, [KEY_LEVEL, *view.feature_names], check))
+    skipped: list[str] = []
+    for od in on_demand:
+        if od.skipped is not None:
+            skipped.append(f"{od.view.name}: {od.skipped}")
+            rows.append(
+                {
+                    "view": od.view.name,
+                    "feature": "*",
+                    "status": "warn",
+                    "count": 0,
+                    "note": f"not compared: {od.skipped}",
+                    "keys": 0,
+                }
+            )
+            counts[od.view.name] = {"not compared": 1}
+            continue
+        check = f"function over online vs offline inputs ({', '.join(od.sources)}) at T"
+        results.append((od.view.name, od.tally, od.keys, od.read_at, od.view.feature_names, check))
+    for name, tally, n_keys, as_of, features, check in results:
         total_keys += n_keys
         examples += tally.examples
         by_class: dict[str, int] = {}
@@ -250,26 +291,32 @@ def parity_audit(
         for (feature, cls), n in tally.counts.items():
             by_class[cls] = by_class.get(cls, 0) + n
             by_feature.setdefault(feature, {})[cls] = n
-        counts[view.name] = by_class
-        for feature in [KEY_LEVEL, *view.feature_names]:
+        counts[name] = by_class
+        for feature in features:
             classes = by_feature.get(feature, {})
-            bad = sum(n for c, n in classes.items() if c not in EXPECTED)
+            bad = sum(n for c, n in classes.items() if c not in NOT_COUNTED)
             differences += bad
             status: Status = "alert" if bad else "ok"
             rows.append(
                 {
-                    "view": view.name,
+                    "view": name,
                     "feature": feature,
                     "status": status,
                     "count": bad,
                     "keys": n_keys,
                     **classes,
-                    **({"as_of": as_of} if feature == KEY_LEVEL else {}),
+                    **({"as_of": as_of, "check": check} if feature == features[0] else {}),
                 }
             )
-    status = "alert" if differences else "ok"
+    status = "alert" if differences else ("warn" if skipped else "ok")
     headline = f"{differences:,} differences in {total_keys:,} keys"
-    summary = {"headline": headline, "keys": total_keys, "differences": differences}
+    if skipped:
+        headline += f"; {len(skipped)} view(s) not compared"
+    summary: dict[str, Any] = {"headline": headline, "keys": total_keys}
+    summary["differences"] = differences
+    if skipped:
+        summary["not_compared"] = skipped
+    names = [v.name for v, _ in views] + [od.view.name for od in on_demand]
     return AuditReport(
         kind="parity",
         status=status,
@@ -277,5 +324,5 @@ def parity_audit(
         rows=rows,
         examples=examples,
         counts=counts,
-        params={"sample": sample, "views": [v.name for v, _ in views]},
+        params={"sample": sample, "views": names},
     )

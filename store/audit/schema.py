@@ -9,11 +9,12 @@ offline source never had (unseen categories).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.audit.report import AuditReport, Row, Status, worst
 from store.definitions import FeatureView
 from store.offline.engine import OfflineEngine, duck_errors
@@ -157,6 +158,8 @@ def schema_audit(
     views: Sequence[FeatureView],
     *,
     sample: int = 1000,
+    versions: Mapping[str, str] | None = None,
+    on_demand: Sequence[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = (),
 ) -> AuditReport:
     """Check declared types against source files and online payloads, and unseen categories.
 
@@ -165,27 +168,46 @@ def schema_audit(
         online: the online store.
         views: the views to check.
         sample: online keys read per view (the first SCAN finds).
+        versions: applied version per aggregation view (its tiles are read back as served).
+        on_demand: per on-demand view, its name, rows and examples
+            (:func:`store.audit.schema_views.check_on_demand`).
 
     Returns:
         An :class:`AuditReport` of kind ``schema``, one row per view and feature. Alert on a
         source or online type that does not fit the declaration, warn on unseen categories.
+        Aggregation views and on-demand views are checked by :mod:`store.audit.schema_views`;
+        an on-demand view that cannot be run gets a ``warn`` row saying why.
     """
+    from store.audit.schema_views import aggregation_rows
+
     rows: list[Row] = []
     examples: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
+    checked: list[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = []
     for view in views:
-        view_rows, view_examples = audit_view(engine, online, view, sample)
+        if isinstance(view, AggregationView):
+            version = (versions or {}).get(view.name, view.version)
+            found = aggregation_rows(engine, online, view, version, sample)
+        else:
+            found = audit_view(engine, online, view, sample)
+        checked.append((view.name, *found))
+    for name, view_rows, view_examples in [*checked, *on_demand]:
         rows += view_rows
         examples += view_examples
         tally = {
             "source type": sum(1 for r in view_rows if r["source_mismatch"]),
+            "output type": sum(1 for r in view_rows if r.get("output_mismatch")),
             "online type": sum(int(r["online_type_mismatch"]) for r in view_rows),
             "unseen category": sum(int(r["unseen_categories"]) for r in view_rows),
+            "not checked": sum(1 for r in view_rows if r.get("not_checked")),
         }
-        counts[view.name] = {c: n for c, n in tally.items() if n}
+        counts[name] = {c: n for c, n in tally.items() if n}
     status = worst([r["status"] for r in rows if isinstance(r, dict)])
-    problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok")
-    headline = f"{problems} of {len(rows)} features with schema problems"
+    skipped = sum(1 for r in rows if isinstance(r, dict) and r.get("not_checked"))
+    problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok") - skipped
+    headline = f"{problems} of {len(rows) - skipped} features with schema problems"
+    if skipped:
+        headline += f"; {skipped} on-demand view(s) not checked"
     return AuditReport(
         kind="schema",
         status=status,
