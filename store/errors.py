@@ -7,6 +7,8 @@ The tree (callers catch the root, or a built-in where they expect one)::
     ├── DefinitionError(ValueError)      a feature definition is wrong (names object and fix)
     ├── RegistryError                    nothing applied yet, or registry file unreadable
     ├── FeatureNotFoundError(KeyError)   unknown view, feature or feature service
+    │   └── AmbiguousFeatureError(ValueError)  a short feature name that several views
+    │                                          have: the request must qualify it
     ├── EntityFrameError(ValueError)     a bad training request or online entity rows
     ├── OfflineStoreError                the offline engine failed (DuckDB error converted)
     │   └── SourceError                  a source file/table is missing or unreadable
@@ -41,6 +43,14 @@ class FeatureNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
         return str(self.args[0]) if self.args else ""
+
+
+class AmbiguousFeatureError(FeatureNotFoundError, ValueError):
+    """A short feature name that several requested views have; the message names them.
+
+    A malformed request rather than a missing feature (the feature server answers 422, not
+    404); it stays a FeatureNotFoundError so callers that caught that before still do.
+    """
 
 
 class EntityFrameError(StoreError, ValueError):

@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from store.definitions import Entity, FeatureService, FeatureView
-from store.errors import DefinitionError, FeatureNotFoundError, RegistryError
+from store.errors import (
+    AmbiguousFeatureError,
+    DefinitionError,
+    FeatureNotFoundError,
+    RegistryError,
+)
 from store.ondemand import OnDemandFeatureView
 
 REGISTRY_FILE = "registry.json"
@@ -161,6 +166,11 @@ def resolve_features(
 
     An output name that two requested features share is an error unless
     ``full_feature_names`` is set (then columns are ``view__feature``).
+
+    Raises:
+        AmbiguousFeatureError: a short feature name several views have (requested bare, or
+            two requested views both have it): the message names the candidates.
+        FeatureNotFoundError: an unknown view, feature or service.
     """
     if isinstance(features, str):
         service = defs.services.get(features)
@@ -180,6 +190,8 @@ def resolve_features(
                 f"feature reference {item!r} must be a 'view:feature' string"
             )
         view_name, _, feat = item.partition(":")
+        if view_name not in defs.on_demand and view_name not in defs.views:
+            _unknown_view(defs, view_name, bare=":" not in item)
         view: FeatureView | OnDemandFeatureView = (
             defs.on_demand[view_name] if view_name in defs.on_demand else defs.view(view_name)
         )
@@ -198,12 +210,31 @@ def resolve_features(
             other = seen[ref.output]
             if (other.view, other.feature) == (ref.view, ref.feature):
                 raise FeatureNotFoundError(f"feature {ref.view}:{ref.feature} is requested twice")
-            raise FeatureNotFoundError(
-                f"feature name {ref.output!r} is ambiguous ({other.view}:{other.feature} and "
-                f"{ref.view}:{ref.feature}); pass full_feature_names=True"
+            raise AmbiguousFeatureError(
+                f"feature name {ref.output!r} is ambiguous: both "
+                f"{other.view}:{other.feature} and {ref.view}:{ref.feature} are requested; "
+                "qualify it (request only the 'view:feature' you want) or pass "
+                "full_feature_names=True to name the columns 'view__feature'"
             )
         seen[ref.output] = ref
     return refs
+
+
+def _unknown_view(defs: Definitions, name: str, *, bare: bool) -> NoReturn:
+    """Raise for a reference to no view; a bare feature name gets its candidates."""
+    views: list[FeatureView | OnDemandFeatureView] = [
+        *defs.views.values(),
+        *defs.on_demand.values(),
+    ]
+    candidates = [f"{v.name}:{name}" for v in views if bare and name in v.feature_names]
+    if len(candidates) > 1:
+        raise AmbiguousFeatureError(
+            f"feature name {name!r} is ambiguous: several views have it "
+            f"({', '.join(candidates)}); qualify it as 'view:feature'"
+        )
+    known = ", ".join(sorted([*defs.views, *defs.on_demand])) or "none"
+    hint = f" (did you mean {candidates[0]!r}?)" if candidates else ""
+    raise FeatureNotFoundError(f"unknown feature view {name!r}{hint}; defined views: {known}")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ error                                    code  why
 malformed body (types, keys, lengths)    422   ``detail`` lists ``loc`` (field path) + ``msg``
 EntityFrameError, PushError,             422   the request's values do not fit the view
 DefinitionError
+AmbiguousFeatureError                    422   a short feature name several views have
 FeatureNotFoundError                     404   unknown feature, view or feature service
 OnlineStoreError                         503   Redis unreachable or failing (retry later)
 RegistryError, OfflineStoreError         503   nothing applied / definitions changed / offline
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from store.errors import (
+    AmbiguousFeatureError,
     DefinitionError,
     EntityFrameError,
     FeatureNotFoundError,
@@ -41,7 +43,8 @@ from store.server.responses import JSONResponse
 
 log = logging.getLogger("parity.server")
 
-_STATUS: list[tuple[type[StoreError], int]] = [
+_STATUS: list[tuple[type[StoreError], int]] = [  # first match wins: subclasses first
+    (AmbiguousFeatureError, 422),
     (FeatureNotFoundError, 404),
     (EntityFrameError, 422),
     (PushError, 422),

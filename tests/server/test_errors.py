@@ -81,6 +81,31 @@ def test_unknown_feature_view_or_service_is_404(served: Served, body: Any) -> No
     assert "nope" in _detail(served, body, 404)
 
 
+@pytest.mark.parametrize(
+    "features",
+    [["user_stats", "user_risk"], ["user_stats:amount", "user_risk:amount"], ["amount"]],
+)
+def test_an_ambiguous_short_name_is_422_naming_the_candidates(
+    served: Served, features: list[str]
+) -> None:
+    # user_stats and user_risk both have 'amount': a malformed request, not a missing feature
+    body = {"features": features, "entities": {"user_id": [1]}}
+    [error] = _detail(served, body, 422)
+    assert error["type"] == "AmbiguousFeatureError"
+    assert "user_stats:amount" in error["msg"] and "user_risk:amount" in error["msg"]
+    assert "qualify" in error["msg"]
+    # full feature names settle two views' columns, not a bare name
+    full = served.http.post("/get-online-features", json={**body, "full_feature_names": True})
+    assert full.status_code == (422 if features == ["amount"] else 200), full.text
+
+
+def test_a_bare_name_of_one_view_or_of_none_is_404(served: Served) -> None:
+    hint = _detail(served, {"features": ["risk"], "entities": {"user_id": [1]}}, 404)
+    assert "did you mean 'user_risk:risk'" in hint
+    unknown = _detail(served, {"features": ["nope"], "entities": {"user_id": [1]}}, 404)
+    assert "unknown feature view 'nope'" in unknown and "did you mean" not in unknown
+
+
 def test_push_errors(served: Served) -> None:
     bad_view = {"view": "nope", "df": {"user_id": [1]}}
     assert "nope" in _detail(served, bad_view, 404, "/push")
