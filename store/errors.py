@@ -10,6 +10,8 @@ The tree (callers catch the root, or a built-in where they expect one)::
     │   └── AmbiguousFeatureError(ValueError)  a short feature name that several views
     │                                          have: the request must qualify it
     ├── EntityFrameError(ValueError)     a bad training request or online entity rows
+    │   └── RequestDataError             request data of an on-demand view is missing or
+    │                                    does not fit its declared type (names field, row)
     ├── OfflineStoreError                the offline engine failed (DuckDB error converted)
     │   └── SourceError                  a source file/table is missing or unreadable
     ├── OnlineStoreError(ConnectionError) Redis unreachable or failing (names the URL)
@@ -55,6 +57,20 @@ class AmbiguousFeatureError(FeatureNotFoundError, ValueError):
 
 class EntityFrameError(StoreError, ValueError):
     """An entity frame (training request) or online entity rows are malformed."""
+
+
+class RequestDataError(EntityFrameError):
+    """Request data for an on-demand view is missing or does not fit its declared type.
+
+    Attributes:
+        column: the request field.
+        row: the entity row (0-based), or None when the whole column is at fault.
+    """
+
+    def __init__(self, message: str, column: str = "", row: int | None = None) -> None:
+        super().__init__(message)
+        self.column = column
+        self.row = row
 
 
 class OfflineStoreError(StoreError):

@@ -14,6 +14,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from store.errors import RequestDataError
 from store.ondemand import OnDemandFeatureView, transform
 from store.online_response import FeatureColumn, OnlineResponse, Status
 from store.registry import Definitions, FeatureRef, resolve_features
@@ -111,11 +112,22 @@ def apply_online(
         ]
         return pa.array(values, dtype)
 
+    # Raw values (JSON from the server, Python from the SDK): transform converts them with
+    # request_array, the same conversion as offline.
     request: dict[str, list[Any]] = {}
     names = {f.name for n in plan.inputs for f in defs.on_demand[n].request_fields}
-    for name in names:
-        if entity_rows and all(name in row for row in entity_rows):
+    for name in sorted(names):
+        has = [name in row for row in entity_rows]
+        if has and all(has):
             request[name] = [row[name] for row in entity_rows]
+        elif any(has):
+            row = has.index(False)
+            raise RequestDataError(
+                f"entity row {row} lacks request data {name!r} that other rows have: give it "
+                "in every row (null where there is none)",
+                name,
+                row,
+            )
     n = len(entity_rows)
     for name, values in _outputs(defs, plan, column, request, n).items():
         ref = next(r for r in plan.computed if r.output == name)

@@ -5,7 +5,7 @@ error                                    code  why
 =======================================  ====  =============================================
 malformed body (types, keys, lengths)    422   ``detail`` lists ``loc`` (field path) + ``msg``
 EntityFrameError, PushError,             422   the request's values do not fit the view
-DefinitionError
+DefinitionError                                (RequestDataError: ``loc`` is the field, row)
 AmbiguousFeatureError                    422   a short feature name several views have
 FeatureNotFoundError                     404   unknown feature, view or feature service
 OnlineStoreError                         503   Redis unreachable or failing (retry later)
@@ -35,10 +35,11 @@ from store.errors import (
     OnlineStoreError,
     PushError,
     RegistryError,
+    RequestDataError,
     StoreError,
 )
 from store.server.metrics import Metrics
-from store.server.models import ENTITY_VALUE_MSG, UNION_TAGS
+from store.server.models import ENTITY_VALUE_MSG
 from store.server.responses import JSONResponse
 
 log = logging.getLogger("parity.server")
@@ -66,15 +67,15 @@ def status_of(exc: StoreError) -> int:
 def validation_error(exc: ValidationError, prefix: Sequence[str | int] = ("body",)) -> Any:
     """A FastAPI 422 error for a pydantic error raised while parsing part of a request.
 
-    The per-member errors of a join-key value (``entities.<key>.<i>.int`` / ``.str`` /
-    ``.bool``) become one error at ``entities.<key>.<i>``.
+    The per-member errors of an entity value (``entities.<key>.<i>.int`` / ``.str`` / ...,
+    and those of a list's items) become one error at ``entities.<key>.<i>``.
     """
     out: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
     for e in exc.errors(include_url=False, include_input=False, include_context=False):
         loc, kind, msg = tuple(e["loc"]), e["type"], e["msg"].removeprefix("Value error, ")
-        if len(loc) == 4 and loc[0] == "entities" and loc[-1] in UNION_TAGS:
-            loc, kind, msg = loc[:-1], "join_key_type", ENTITY_VALUE_MSG
+        if len(loc) >= 4 and loc[0] == "entities":
+            loc, kind, msg = loc[:3], "entity_value_type", ENTITY_VALUE_MSG
             if loc in seen:
                 continue
             seen.add(loc)
@@ -132,7 +133,10 @@ def install(app: FastAPI, metrics: Metrics) -> None:
     app.add_exception_handler(Exception, on_bug)
 
 
-def _loc_of(exc: StoreError) -> list[str]:
+def _loc_of(exc: StoreError) -> list[str | int]:
+    if isinstance(exc, RequestDataError) and exc.column:
+        row = [] if exc.row is None else [exc.row]
+        return ["body", "entities", exc.column, *row]
     if isinstance(exc, EntityFrameError):
         return ["body", "entities"]
     if isinstance(exc, PushError):

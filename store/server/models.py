@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AllowInfNan,
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StrictBool,
     StrictInt,
     StrictStr,
@@ -19,11 +21,26 @@ from pydantic import (
     model_validator,
 )
 
-# Validated in Rust (no Python call per value); the one-error-per-member-type noise of a
-# union is folded into one error per bad value by store.server.errors.validation_error.
-EntityValue = Annotated[StrictBool | StrictInt | StrictStr, Field(union_mode="left_to_right")]
-UNION_TAGS = {"bool", "int", "str"}
-ENTITY_VALUE_MSG = "a join-key value must be an integer, string or boolean"
+# An entities column holds join keys or request data (inputs of on-demand views), so its
+# values are any JSON scalar or a list of them. Only their JSON shape is checked here (in Rust,
+# no Python call per value), keeping 1 and 1.0 apart; the facade checks each value against its
+# declared type: a join key strictly (store.online.keys), request data by the one conversion
+# both the SDK and the server use (store.ondemand.request_array). NaN and Infinity literals are
+# not JSON: they are sent as the strings "NaN", "Infinity", "-Infinity" (protobuf's JSON).
+# The one-error-per-member-type noise of a union is folded into one error per bad value by
+# store.server.errors.validation_error.
+JsonFloat = Annotated[float, Strict(), AllowInfNan(False)]
+EntityScalar = Annotated[
+    StrictBool | StrictInt | JsonFloat | StrictStr | None, Field(union_mode="left_to_right")
+]
+EntityValue = Annotated[
+    StrictBool | StrictInt | JsonFloat | StrictStr | list[EntityScalar] | None,
+    Field(union_mode="left_to_right"),
+]
+ENTITY_VALUE_MSG = (
+    "an entity value must be a JSON number, string, boolean or null, or a list of those "
+    "(non-finite floats as the strings 'NaN', 'Infinity', '-Infinity')"
+)
 
 
 def _equal_lengths(columns: dict[str, list[Any]]) -> dict[str, list[Any]]:
@@ -57,7 +74,10 @@ class GetOnlineFeaturesRequest(BaseModel):
         default=None, min_length=1, description="A feature service name, instead of features."
     )
     entities: dict[StrictStr, list[EntityValue]] = Field(
-        description="Join-key columns: {'user_id': [1, 2]}; every column the same length.",
+        description=(
+            "Join-key columns, and request data for on-demand views: "
+            "{'user_id': [1, 2], 'amount': [12.5, 3]}; every column the same length."
+        ),
         min_length=1,
     )
     full_feature_names: StrictBool = Field(

@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from store import DefinitionError, EntityFrameError, Field, OnDemandFeatureView, Status
+from store.errors import RequestDataError
 
 from ..facade_helpers import store_for
 
@@ -98,6 +99,21 @@ def test_same_values_offline_and_online(tmp_path: Path, redis_url: str) -> None:
     assert pq.read_metadata(out).metadata and b"parity.manifest" in pq.read_metadata(out).metadata
     with pytest.raises(EntityFrameError, match="needs request data 'req_amount'"):
         fs.get_online_features(["od"], [{"uid": 1}], now=now)  # type: ignore[attr-defined]
+
+
+def test_request_data_offline_go_through_the_same_conversion(
+    tmp_path: Path, redis_url: str
+) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    fs = _repo(tmp_path, redis_url, now)
+    ent = pd.DataFrame({"uid": [1, 2], "event_timestamp": pd.Timestamp(now)})
+    floats = fs.get_historical_features(ent.assign(req_amount=[70.0, 1.0]), ["od"])  # type: ignore[attr-defined]
+    ints = fs.get_historical_features(ent.assign(req_amount=[70, 1]), ["od"])  # type: ignore[attr-defined]
+    assert ints.to_arrow().column("vs_last") == floats.to_arrow().column("vs_last")
+    assert floats.to_arrow().column("vs_last").to_pylist() == [30.0, -4.0]
+    # a column that does not convert is reported value by value, like an online request
+    with pytest.raises(RequestDataError, match=r"entity row 0: request data 'req_amount'.*float64"):
+        fs.get_historical_features(ent.assign(req_amount=["70", "1"]), ["od"])  # type: ignore[attr-defined]
 
 
 def test_server_serves_on_demand_features(tmp_path: Path, redis_url: str) -> None:

@@ -109,8 +109,16 @@ def _write_sources(repo: Path) -> None:
     pq.write_table(merchants, repo / "merchant_stats.parquet")
 
 
-def make_repo(root: Path, redis_url: str, server: dict[str, Any] | None = None) -> Path:
-    """A feature repo on ``redis_url`` (unique project), applied and materialized."""
+def make_repo(
+    root: Path,
+    redis_url: str,
+    server: dict[str, Any] | None = None,
+    modules: dict[str, str] | None = None,
+) -> Path:
+    """A feature repo on ``redis_url`` (unique project), applied and materialized.
+
+    ``modules`` adds definitions modules (file name -> source) next to ``features.py``.
+    """
     root.mkdir(parents=True, exist_ok=True)
     config: dict[str, Any] = {
         "project": f"srv_{uuid.uuid4().hex[:10]}",
@@ -121,6 +129,8 @@ def make_repo(root: Path, redis_url: str, server: dict[str, Any] | None = None) 
         config["server"] = server
     (root / "parity.yaml").write_text(yaml.safe_dump(config))
     (root / "features.py").write_text(DEFINITIONS)
+    for name, source in (modules or {}).items():
+        (root / name).write_text(source)
     _write_sources(root)
     fs = FeatureStore(root)
     fs.apply()

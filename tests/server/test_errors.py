@@ -29,9 +29,8 @@ def _detail(served: Served, body: Any, code: int, path: str = "/get-online-featu
         ({"features": "user_stats:txn_count", "entities": {"user_id": [1]}}, ["body", "features"]),
         ({"features": ["user_stats:txn_count"]}, ["body", "entities"]),
         ({"features": ["user_stats:txn_count"], "entities": {}}, ["body", "entities"]),
-        ({**GOOD, "entities": {"user_id": [1, None]}}, ["body", "entities", "user_id", 1]),
-        ({**GOOD, "entities": {"user_id": [1.5]}}, ["body", "entities", "user_id", 0]),
-        ({**GOOD, "entities": {"user_id": [[1]]}}, ["body", "entities", "user_id", 0]),
+        ({**GOOD, "entities": {"user_id": [1, {"a": 1}]}}, ["body", "entities", "user_id", 1]),
+        ({**GOOD, "entities": {"user_id": [[[1]]]}}, ["body", "entities", "user_id", 0]),
         ({**GOOD, "entities": {"user_id": [1, 2], "x": [1]}}, ["body", "entities"]),
         ({**GOOD, "entities": {"user_id": 1}}, ["body", "entities", "user_id"]),
         ({**GOOD, "full_feature_names": "yes"}, ["body", "full_feature_names"]),
@@ -58,10 +57,15 @@ def test_malformed_json_and_empty_body(served: Served) -> None:
         assert resp.json()["detail"][0]["loc"][0] == "body"
 
 
-def test_wrong_key_type_names_row_and_column(served: Served) -> None:
-    detail = _detail(served, {**GOOD, "entities": {"user_id": ["seven"]}}, 422)
+@pytest.mark.parametrize("value", ["seven", 1.5, 7.0, None, [7], True])
+def test_wrong_key_type_names_row_and_column(served: Served, value: Any) -> None:
+    # Entity columns also carry request data (floats, lists, nulls), so a join key's type is
+    # checked against its declaration: a float is refused, never truncated.
+    detail = _detail(served, {**GOOD, "entities": {"user_id": [1, value]}}, 422)
     assert detail[0]["loc"] == ["body", "entities"]
-    assert "user_id" in detail[0]["msg"] and "row 0" in detail[0]["msg"]
+    assert "'user_id'" in detail[0]["msg"] and "row 1" in detail[0]["msg"]
+    if value is not None:
+        assert "int64" in detail[0]["msg"]
 
 
 def test_missing_join_key_is_422(served: Served) -> None:
