@@ -6,23 +6,30 @@ rules 1 and 2 of the rule (``event_ts < t`` and ``created_ts + delay < t``) toge
 on ``t`` and the chosen row only, because the chosen row has the greatest event_ts of the
 visible rows: when it is too old, so are all the others.
 
-Per key, a row is *dominated* when another row of the key is visible no later than it
-(``vis_ts <= its vis_ts``) and ranks higher by ``(event_ts, created_ts, file, row)``: whenever
-the dominated row is visible, so is the better one, so it can never be chosen. The rows that
-are not dominated (the "frontier") rank strictly higher as ``vis_ts`` grows, so the value at
-``t`` is simply the frontier row with the greatest ``vis_ts < t``: an ASOF join. A running
-maximum in ``vis_ts`` order finds the frontier in one sort (see :func:`frontier`).
+The value at ``t`` is the usable row (visible at t, within the lateness) with the greatest
+``(event_ts, created_ts, file, row)``. :func:`point_in_time` finds it in two steps:
 
-The window and the ASOF join only carry narrow columns (keys, times and a row id
-``(file << 40) + row``); the feature values are fetched afterwards by a hash join on the row
-id. Sorting narrow rows instead of wide ones is what keeps the guarded join close to a plain
-ASOF join on event time (see ``store/bench_offline.py``).
+1. An ASOF join on event time alone, exactly as a plain (unguarded) join does, carrying the
+   values: the latest row that happened before t. When that row is usable and has no tie on
+   event time in its key, it is the answer: every usable row happened before t, and none
+   ranks higher. This is most entity rows, and it costs what a plain join costs, plus a semi
+   join on (key, event_ts) that finds the ties.
+2. The other entity rows (their latest row is late, not yet landed, or tied) use the exact
+   general method, over the rows of their keys only. Per key, a row is *dominated* when
+   another row of the key is visible no later than it (``vis_ts <= its vis_ts``) and ranks
+   higher: whenever the dominated row is visible, so is the better one. The rows that are
+   not dominated (the "frontier") rank strictly higher as ``vis_ts`` grows, so the value at
+   ``t`` is the frontier row with the greatest ``vis_ts < t``: an ASOF join on visibility. A
+   running maximum in ``vis_ts`` order finds the frontier in one sort (see :func:`frontier`).
 
-The *naive* join (event time alone) only feeds the leakage counts of the manifest.
+Step 1's row is also the *naive* choice the manifest's leakage counts compare with, so they
+cost one pass over the frame (:func:`leakage_counts`). ``store/bench_offline.py`` measures
+the whole against a plain ASOF join.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -60,8 +67,14 @@ class Rule:
         return cls(view.ttl, view.allowed_lateness, view.availability_delay)
 
 
-def candidates(view: FeatureView, source: str) -> str:
-    """Usable rows of the normalized source: keys, times, ``__vis_ts`` and the row id."""
+def candidates(
+    view: FeatureView, source: str, only: str | None = None, extra: Sequence[str] = ()
+) -> str:
+    """Usable rows of the normalized source: keys, times, ``__vis_ts`` and the row id.
+
+    With ``only`` (a relation of join-key columns), just the rows of those keys; ``extra``
+    columns (select expressions over the source) are carried along.
+    """
     keys = list(view.join_keys)
     conds = [f"{quote_ident(k)} IS NOT NULL" for k in keys]
     conds += [f"{EVENT_TS} IS NOT NULL", f"{CREATED_TS} IS NOT NULL"]
@@ -70,14 +83,23 @@ def candidates(view: FeatureView, source: str) -> str:
     if view.allowed_lateness is not None:
         lateness = micros(view.allowed_lateness)
         conds.append(f"epoch_us({CREATED_TS}) - epoch_us({EVENT_TS}) <= {lateness}")
-    cols = f"{idents(keys)}, {EVENT_TS}, {CREATED_TS}, {_ID} AS {ID}"
+    cols = f"{idents(keys)}, {EVENT_TS}, {CREATED_TS}, {_ID} AS {ID}, {_cols(list(extra))}"
     return (
-        f"SELECT {cols}, greatest({EVENT_TS}, {created}) AS {VIS_TS} "
-        f"FROM ({source}) AS norm WHERE {' AND '.join(conds)}"
+        f"SELECT {cols}greatest({EVENT_TS}, {created}) AS {VIS_TS} "
+        f"FROM ({source}) AS norm{_semi(keys, only)} WHERE {' AND '.join(conds)}"
     )
 
 
-def frontier(view: FeatureView, source: str) -> str:
+def _semi(keys: list[str], only: str | None) -> str:
+    if only is None:
+        return ""
+    on = " AND ".join(f"norm.{quote_ident(k)} = o.{quote_ident(k)}" for k in keys)
+    return f" SEMI JOIN ({only}) AS o ON {on}"
+
+
+def frontier(
+    view: FeatureView, source: str, only: str | None = None, extra: Sequence[str] = ()
+) -> str:
     """The rows that can win at some t (see the module docstring), narrow.
 
     Rows are sorted per key by ``(vis_ts, event_ts, created_ts, row id)``. A row is kept when
@@ -90,7 +112,7 @@ def frontier(view: FeatureView, source: str) -> str:
         f"{ID} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     return (
-        f"SELECT * FROM ({candidates(view, source)}) AS cand "
+        f"SELECT * FROM ({candidates(view, source, only, extra)}) AS cand "
         f"QUALIFY max({_RANK}) OVER {window} = {_RANK} "
         f"AND coalesce(lead({VIS_TS}) OVER {window} <> {VIS_TS}, true)"
     )
@@ -102,11 +124,24 @@ def asof_on(view: FeatureView, ent: str, front: str) -> str:
     return " AND ".join([*eq, f"{ent}.{AS_OF} > {front}.{VIS_TS}"])
 
 
-def alive(view: FeatureView, ent: str, front: str) -> str:
-    """SQL condition: the chosen row exists and is within the ttl at the entity row's t."""
-    cond = f"{front}.{EVENT_TS} IS NOT NULL"
+def alive(view: FeatureView, t: str, event: str) -> str:
+    """SQL condition: a row was chosen (its ``event`` time is set) and is within the ttl at
+    ``t``."""
+    cond = f"{event} IS NOT NULL"
     if view.ttl is not None:
-        cond += f" AND epoch_us({ent}.{AS_OF}) - epoch_us({front}.{EVENT_TS}) <= {micros(view.ttl)}"
+        cond += f" AND epoch_us({t}) - epoch_us({event}) <= {micros(view.ttl)}"
+    return cond
+
+
+def _usable(view: FeatureView, row: str, t: str) -> str:
+    """SQL condition: the row ``row`` (with ``__event_ts``, ``__created_ts``) is visible at
+    ``t`` (rules 1-2) and within the allowed lateness (rule 3)."""
+    delay = view.availability_delay
+    created = f"{row}.{CREATED_TS}" + (f" + {interval(delay)}" if delay else "")
+    cond = f"greatest({row}.{EVENT_TS}, {created}) < {t}"
+    if view.allowed_lateness is not None:
+        lateness = micros(view.allowed_lateness)
+        cond += f" AND epoch_us({row}.{CREATED_TS}) - epoch_us({row}.{EVENT_TS}) <= {lateness}"
     return cond
 
 
@@ -118,34 +153,107 @@ def point_in_time(
     *,
     keep: list[str],
     chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
+    naive: tuple[str, str] | None = None,
 ) -> str:
     """Entity rows joined with the view's values at their ``__t``.
 
+    1. An ASOF join on event time alone, as a plain join would do, carrying the values: the
+       latest row that happened before t, landed or not.
+    2. When that row is usable (visible at t and within the lateness) and no other row of its
+       key has the same event time, it is the rule's choice: every usable row happened before
+       t and none ranks higher. Ties on event time are found by a semi join on (key,
+       event_ts), because the ASOF join picks any one of them.
+    3. The other entity rows (a late, not yet landed or tied latest row) take the
+       :func:`frontier` and an ASOF join on visibility, over the rows of their keys only.
+
+    The naive choice (for the leakage counts) is the row of step 1; for a tie, the one with
+    the greatest created_ts.
+
     Args:
         view: the feature view.
-        source: its normalized relation SQL (evaluated twice: it must be deterministic).
+        source: its normalized relation SQL (evaluated more than once: it must be
+            deterministic).
         entities: a relation with ``__rid``, ``__key_<k>`` (declared types) and ``__t``.
         outputs: feature name -> output column name.
         keep: extra entity columns to carry (``__rid`` is always kept).
         chosen: output names of the chosen row's event_ts and created_ts.
+        naive: output names for the naive choice's event_ts and created_ts; not output when
+            None.
     """
-    ok = alive(view, "e", "f")
-    picked = [f"e.{ROW_ID}", *(f"e.{quote_ident(c)}" for c in keep)]
-    picked.append(f"CASE WHEN {ok} THEN f.{ID} END AS {ID}")
-    picked += [
-        f"CASE WHEN {ok} THEN f.{c} END AS {quote_ident(name)}"
-        for c, name in zip((EVENT_TS, CREATED_TS), chosen, strict=True)
-    ]
-    pick = (
-        f"SELECT {', '.join(picked)} FROM ({entities}) AS e "
-        f"ASOF LEFT JOIN ({frontier(view, source)}) AS f ON {asof_on(view, 'e', 'f')}"
+    keys = list(view.join_keys)
+    aliases = [key_alias(k) for k in keys]
+    carried = {f"__v{i}": feat for i, feat in enumerate(outputs)}
+    values = [f"{quote_ident(feat)} AS {v}" for v, feat in carried.items()]
+    times = [EVENT_TS, CREATED_TS, ID, *carried]
+    not_null = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in [*keys, EVENT_TS, CREATED_TS])
+
+    def rows(cols: list[str]) -> str:
+        return f"SELECT {', '.join(cols)} FROM ({source}) AS s WHERE {not_null}"
+
+    def same_key(a: str, b: str) -> list[str]:
+        return [
+            f"{a}.{quote_ident(x)} = {b}.{quote_ident(k)}"
+            for x, k in zip(aliases, keys, strict=True)
+        ]
+
+    on = " AND ".join([*same_key("e", "n"), f"e.{AS_OF} > n.{EVENT_TS}"])
+    latest = rows([idents(keys), EVENT_TS, CREATED_TS, f"{_ID} AS {ID}", *values])
+    first = (
+        f"SELECT e.*, {', '.join(f'n.{c} AS __n{c}' for c in times)}, "
+        f"coalesce({_usable(view, 'n', f'e.{AS_OF}')}, false) AS __ok "
+        f"FROM ({entities}) AS e ASOF LEFT JOIN ({latest}) AS n ON {on}"
     )
-    values = f"SELECT {_ID} AS {ID}, {idents(outputs)} FROM ({source}) AS v"
-    cols = [f"p.{ROW_ID}", *(f"p.{quote_ident(c)}" for c in [*keep, *chosen])]
-    cols += [f"s.{quote_ident(feat)} AS {quote_ident(out)}" for feat, out in outputs.items()]
-    return (
-        f"SELECT {', '.join(cols)} FROM ({pick}) AS p LEFT JOIN ({values}) AS s ON p.{ID} = s.{ID}"
+    tie = " AND ".join(
+        [*same_key("n", "s"), f"s.{EVENT_TS} = n.__n{EVENT_TS}", f"s.{ID} <> n.__n{ID}"]
     )
+    tied = (
+        f"SELECT {ROW_ID}, {idents(aliases)}, __n{EVENT_TS} FROM n "
+        f"SEMI JOIN ({rows([idents(keys), EVENT_TS, f'{_ID} AS {ID}'])}) AS s ON {tie}"
+    )
+    rest = (
+        f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF} FROM n "
+        f"WHERE __n{ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM tied))"
+    )
+    only = ", ".join(
+        f"{quote_ident(a)} AS {quote_ident(k)}" for a, k in zip(aliases, keys, strict=True)
+    )
+    front = frontier(view, source, f"SELECT DISTINCT {only} FROM rest", values)
+    second = (
+        f"SELECT r.{ROW_ID}, {idents(times, 'f')} FROM rest AS r "
+        f"ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
+    )
+    # ``second`` has exactly the rows of ``rest``: a joined row was chosen again
+    pick = ", ".join(
+        f"CASE WHEN p.{ROW_ID} IS NULL THEN n.__n{c} ELSE p.{c} END AS __g{c}" for c in times
+    )
+    guarded = f"SELECT n.*, {pick} FROM n LEFT JOIN second AS p ON n.{ROW_ID} = p.{ROW_ID}"
+    ctes = [f"n AS MATERIALIZED ({first})", f"tied AS MATERIALIZED ({tied})"]
+    ctes += [f"rest AS MATERIALIZED ({rest})", f"second AS ({second})"]
+    ok = alive(view, f"g.{AS_OF}", f"g.__g{EVENT_TS}")
+    cols = [f"g.{ROW_ID}", *(f"g.{quote_ident(c)}" for c in keep)]
+    named = {EVENT_TS: chosen[0], CREATED_TS: chosen[1]}
+    named.update({v: outputs[feat] for v, feat in carried.items()})
+    cols += [f"CASE WHEN {ok} THEN g.__g{c} END AS {quote_ident(out)}" for c, out in named.items()]
+    joins = ""
+    if naive is not None:
+        # a tie's naive choice: the greatest created_ts of the tied rows
+        top = (
+            f"SELECT t.{ROW_ID}, max(s.{CREATED_TS}) AS __top FROM tied AS t "
+            f"JOIN ({rows([idents(keys), EVENT_TS, CREATED_TS])}) AS s "
+            f"ON {' AND '.join([*same_key('t', 's'), f's.{EVENT_TS} = t.__n{EVENT_TS}'])} "
+            f"GROUP BY t.{ROW_ID}"
+        )
+        ctes.append(f"top AS ({top})")
+        joins = f" LEFT JOIN top ON g.{ROW_ID} = top.{ROW_ID}"
+        cols += [
+            f"g.__n{EVENT_TS} AS {quote_ident(naive[0])}",
+            f"coalesce(top.__top, g.__n{CREATED_TS}) AS {quote_ident(naive[1])}",
+        ]
+    return f"WITH {', '.join(ctes)} SELECT {', '.join(cols)} FROM ({guarded}) AS g{joins}"
+
+
+def _cols(exprs: list[str]) -> str:
+    return "".join(f"{e}, " for e in exprs)
 
 
 def naive_rank(alias: str = "") -> str:
@@ -158,38 +266,30 @@ def naive_rank(alias: str = "") -> str:
     )
 
 
-def leakage_counts(view: FeatureView, source: str, result: str, chosen: tuple[str, str]) -> str:
+def leakage_counts(
+    view: FeatureView, result: str, chosen: tuple[str, str], naive: tuple[str, str]
+) -> str:
     """Leakage counts of one view over a training frame's rows.
 
-    ``result`` holds the entity rows (``__t``, ``__key_<k>``) and the chosen row's times
-    (columns ``chosen``, null when nothing was visible). One row comes back: rows; rows where a
-    naive join (ASOF on event time alone: greatest ``(event_ts, created_ts)`` before t, ttl
-    applied, no leakage guard or lateness) chose a row with other ``(event_ts, created_ts)``;
-    naive choices that had not landed at t (leakage guard); naive choices later than
-    allowed_lateness (watermark).
+    ``result`` holds the entity rows (``__t``), the chosen row's times (columns ``chosen``,
+    null when nothing was visible) and the naive choice's (columns ``naive``, see
+    :func:`point_in_time`). One row comes back: rows; rows where the naive join (the latest
+    row before t, ttl applied, no leakage guard or lateness) chose a row with other
+    ``(event_ts, created_ts)``; naive choices that had not landed at t (leakage guard); naive
+    choices later than allowed_lateness (watermark).
     """
-    keys = idents(view.join_keys)
-    conds = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in view.join_keys)
-    naive_src = (
-        f"SELECT {keys}, {EVENT_TS}, {CREATED_TS}, {naive_rank()} AS __rank FROM ({source}) "
-        f"AS s WHERE {conds} AND {EVENT_TS} IS NOT NULL AND {CREATED_TS} IS NOT NULL"
-    )
-    naive_on = " AND ".join(
-        [f"e.{quote_ident(key_alias(k))} = n.{quote_ident(k)}" for k in view.join_keys]
-        + [f"(CAST(epoch_us(e.{AS_OF}) AS HUGEINT) << 64) > n.__rank"]
-    )
-    naive_ok = alive(view, "e", "n")
-    event, created = (f"e.{quote_ident(c)}" for c in chosen)
-    guarded = f"CASE WHEN {event} IS NOT NULL THEN [{event}, {created}] END"
-    naive = f"CASE WHEN {naive_ok} THEN [n.{EVENT_TS}, n.{CREATED_TS}] END"
+    event, created = (quote_ident(c) for c in chosen)
+    n_event, n_created = (quote_ident(c) for c in naive)
+    naive_ok = alive(view, AS_OF, n_event)
+    guarded_pair = f"CASE WHEN {event} IS NOT NULL THEN [{event}, {created}] END"
+    naive_pair = f"CASE WHEN {naive_ok} THEN [{n_event}, {n_created}] END"
     delay = interval(view.availability_delay)
-    not_landed = f"{naive_ok} AND n.{CREATED_TS} + {delay} >= e.{AS_OF}"
+    not_landed = f"{naive_ok} AND {n_created} + {delay} >= {AS_OF}"
     late = "false"
     if view.allowed_lateness is not None:
         lateness = micros(view.allowed_lateness)
-        late = f"{naive_ok} AND epoch_us(n.{CREATED_TS}) - epoch_us(n.{EVENT_TS}) > {lateness}"
+        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
     return (
-        f"SELECT count(*), count(*) FILTER (WHERE {guarded} IS DISTINCT FROM {naive}), "
-        f"count(*) FILTER (WHERE {not_landed}), count(*) FILTER (WHERE {late}) "
-        f"FROM ({result}) AS e ASOF LEFT JOIN ({naive_src}) AS n ON {naive_on}"
+        f"SELECT count(*), count(*) FILTER (WHERE {guarded_pair} IS DISTINCT FROM {naive_pair}), "
+        f"count(*) FILTER (WHERE {not_landed}), count(*) FILTER (WHERE {late}) FROM ({result})"
     )

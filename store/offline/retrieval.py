@@ -66,7 +66,8 @@ def get_historical_features(
         full_feature_names: recorded in the manifest (output names come from ``refs``).
         out_path: stream the result to this Parquet file (no pandas, bounded memory).
         leakage_report: count, per view, what the leakage guard and watermark changed versus a
-            join on event time alone (one more narrow ASOF join over the source).
+            join on event time alone (from the naive choice the join makes anyway: one more
+            pass over the frame, not over the source).
 
     Returns:
         The frame, in the entity frame's row order, with its manifest.
@@ -91,6 +92,7 @@ def get_historical_features(
         for i, view in enumerate(views):
             keep = [*carried, AS_OF, *done] + [key_alias(k) for k in frame.keys]
             keep += [c for j in range(i) for c in _chosen(j)]
+            keep += [c for j, v in enumerate(views[:i]) if not _agg(v) for c in _naive(j)]
             if isinstance(view, AggregationView):
                 joined = aggregate_join(
                     view,
@@ -108,12 +110,13 @@ def get_historical_features(
                     outputs[view.name],
                     keep=keep,
                     chosen=_chosen(i),
+                    naive=_naive(i),
                 )
             done += list(outputs[view.name].values())
         with duck_errors("building the training frame"):
             con.execute(f"CREATE TEMP TABLE {_RESULT} AS {joined}").fetchall()
         stats = {
-            v.name: _stats(con, v, sources[v.name], _chosen(i), leakage_report and not _agg(v))
+            v.name: _stats(con, v, sources[v.name], i, leakage_report and not _agg(v))
             for i, v in enumerate(views)
         }
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
@@ -139,6 +142,10 @@ def _chosen(i: int) -> tuple[str, str]:
     return (f"__event_ts_{i}", f"__created_ts_{i}")
 
 
+def _naive(i: int) -> tuple[str, str]:
+    return (f"__naive_event_ts_{i}", f"__naive_created_ts_{i}")
+
+
 def _check_outputs(frame: EntityFrame, outputs: dict[str, dict[str, str]]) -> None:
     taken = set(frame.columns) & {out for o in outputs.values() for out in o.values()}
     if taken:
@@ -152,7 +159,7 @@ def _stats(
     con: duckdb.DuckDBPyConnection,
     view: FeatureView,
     source: str,
-    chosen: tuple[str, str],
+    i: int,
     leakage_report: bool,
 ) -> ViewStats:
     with duck_errors(f"feature view {view.name!r}: counting leakage"):
@@ -163,8 +170,7 @@ def _stats(
         ]
         leak: tuple[object, ...] = (None, None, None)
         if leakage_report:
-            narrow = idents([*(key_alias(k) for k in view.join_keys), AS_OF, *chosen])
-            sql = plan.leakage_counts(view, source, f"SELECT {narrow} FROM {_RESULT}", chosen)
+            sql = plan.leakage_counts(view, f"SELECT * FROM {_RESULT}", _chosen(i), _naive(i))
             leak = tuple(con.execute(sql).fetchall()[0][1:])
     return ViewStats(
         changed_vs_naive=_int(leak[0]),
