@@ -16,6 +16,7 @@ from store.definitions import (
     ParquetSource,
 )
 from store.errors import (
+    AmbiguousFeatureError,
     AuditError,
     ConfigError,
     DefinitionError,
@@ -25,6 +26,7 @@ from store.errors import (
     OnlineStoreError,
     PushError,
     RegistryError,
+    RequestDataError,
     SourceError,
     StoreError,
 )
@@ -38,6 +40,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Aggregation",
     "AggregationView",
+    "AmbiguousFeatureError",
     "AuditError",
     "ConfigError",
     "DefinitionError",
@@ -56,6 +59,7 @@ __all__ = [
     "ParquetSource",
     "PushError",
     "RegistryError",
+    "RequestDataError",
     "SourceError",
     "Status",
     "StoreError",

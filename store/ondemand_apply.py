@@ -105,12 +105,10 @@ def apply_online(
     by_name = {c.name: c for c in response.columns}
 
     def column(name: str, dtype: pa.DataType) -> pa.Array:
-        col = by_name[name]
-        values = [
-            v if s is Status.PRESENT else None
-            for v, s in zip(col.values, col.statuses, strict=True)
-        ]
-        return pa.array(values, dtype)
+        # Values as read: a plain view's non-PRESENT value is already null, and an aggregation
+        # with no tiles (MISSING) holds the empty window's value (0 for counts and sums), which
+        # is what a training frame passes too.
+        return pa.array(by_name[name].values, dtype)
 
     # Raw values (JSON from the server, Python from the SDK): transform converts them with
     # request_array, the same conversion as offline.

@@ -30,19 +30,25 @@ MODULE = textwrap.dedent(
     last = FeatureView("last", [u], src, [Field("amount", "float64")])
     agg = AggregationView(
         name="agg", entities=[u], source=src, hop=timedelta(minutes=10),
-        aggregations=[Aggregation("amount", "mean", window=timedelta(hours=1), name="mean_1h")],
+        aggregations=[
+            Aggregation("amount", "mean", window=timedelta(hours=1), name="mean_1h"),
+            Aggregation("*", "count", window=timedelta(hours=1), name="n_1h"),
+        ],
     )
 
     def ratio(df: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame({
             "vs_mean": df["req_amount"] / df["mean_1h"],
             "vs_last": df["req_amount"] - df["amount"],
+            "per_txn": df["req_amount"] / (df["n_1h"] + 1),
         })
 
     od = OnDemandFeatureView(
-        name="od", sources=["agg:mean_1h", "last:amount"],
+        name="od", sources=["agg:mean_1h", "agg:n_1h", "last:amount"],
         request_fields=[Field("req_amount", "float64")],
-        fields=[Field("vs_mean", "float64"), Field("vs_last", "float64")], udf=ratio,
+        fields=[Field("vs_mean", "float64"), Field("vs_last", "float64"),
+                Field("per_txn", "float64")],
+        udf=ratio,
     )
     """
 )
@@ -85,12 +91,15 @@ def test_same_values_offline_and_online(tmp_path: Path, redis_url: str) -> None:
         "amount",
         "vs_mean",
         "vs_last",
+        "per_txn",
     ]
     resp = fs.get_online_features(feats, rows, now=now)  # type: ignore[attr-defined]
-    assert resp.feature_names == ["vs_mean", "vs_last", "amount"]
+    assert resp.feature_names == ["vs_mean", "vs_last", "per_txn", "amount"]
     for col in resp.columns:
         assert col.values == offline.column(col.name).to_pylist(), col.name
     assert offline.column("vs_mean").to_pylist() == [70.0 / (70.0 / 3), 0.2, None]
+    # uid 3 has no tiles (MISSING online): its count is the empty window's 0 on both paths
+    assert offline.column("per_txn").to_pylist() == [70.0 / 4, 0.5, 2.0]
     assert resp.columns[0].statuses == [Status.PRESENT] * 3
     # the hidden input agg:mean_1h is not returned; streamed frames get the same columns
     out = tmp_path / "frame.parquet"
@@ -129,8 +138,8 @@ def test_server_serves_on_demand_features(tmp_path: Path, redis_url: str) -> Non
         body = {"features": ["od"], "entities": {"uid": [1], "req_amount": [7]}}
         got = client.post("/get-online-features", json=body).json()
     names = got["metadata"]["feature_names"]
-    assert names[-2:] == ["vs_mean", "vs_last"]
-    assert [r["values"][0] for r in got["results"][-2:]] == [c.values[0] for c in want.columns]
+    assert names[-3:] == ["vs_mean", "vs_last", "per_txn"]
+    assert [r["values"][0] for r in got["results"][-3:]] == [c.values[0] for c in want.columns]
 
 
 def _f(df: pd.DataFrame) -> pd.DataFrame:
