@@ -281,8 +281,9 @@ def leakage_counts(
     event, created = (quote_ident(c) for c in chosen)
     n_event, n_created = (quote_ident(c) for c in naive)
     naive_ok = alive(view, AS_OF, n_event)
-    guarded_pair = f"CASE WHEN {event} IS NOT NULL THEN [{event}, {created}] END"
-    naive_pair = f"CASE WHEN {naive_ok} THEN [{n_event}, {n_created}] END"
+    # the chosen pair is null when nothing was chosen; the naive one when it is beyond the ttl
+    differs = f"{event} IS DISTINCT FROM {n_event} OR {created} IS DISTINCT FROM {n_created}"
+    changed = f"CASE WHEN {naive_ok} THEN {differs} ELSE {event} IS NOT NULL END"
     delay = interval(view.availability_delay)
     not_landed = f"{naive_ok} AND {n_created} + {delay} >= {AS_OF}"
     late = "false"
@@ -290,6 +291,6 @@ def leakage_counts(
         lateness = micros(view.allowed_lateness)
         late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
     return (
-        f"SELECT count(*), count(*) FILTER (WHERE {guarded_pair} IS DISTINCT FROM {naive_pair}), "
+        f"SELECT count(*), count(*) FILTER (WHERE {changed}), "
         f"count(*) FILTER (WHERE {not_landed}), count(*) FILTER (WHERE {late}) FROM ({result})"
     )
