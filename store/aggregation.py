@@ -17,8 +17,14 @@ Functions and what they return:
   order, as for plain views) among the rows whose value is not null;
 * ``count_distinct``: exact number of distinct non-null values (compared as text), int64.
 
+A float sum (and the sum of a mean) is one fixed sequence of IEEE double additions, so that
+training frames and online reads give the same bits: the visible rows are grouped into pieces
+by (visibility hop, event hop), each piece is added up in row order (``event_ts``,
+``created_ts``, file and row), then the pieces in (visibility hop, event hop) order, from 0.0.
+A float32 sum adds the float32 values in double and rounds the total once.
+
 Every parameter that can change a value (column, function, window, dtype, hop, lateness,
-delay) is part of the view's version.
+delay) is part of the view's version, and so is :data:`TILES`.
 """
 
 from __future__ import annotations
@@ -39,6 +45,10 @@ _TYPED = {"sum": _NUMERIC, "min": _NUMERIC | {"string"}, "max": _NUMERIC | {"str
 _TYPED["last"] = _NUMERIC | {"string", "bool"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _US = timedelta(microseconds=1)
+# Bumped when the order of a float sum's additions or the online tile layout changes: the
+# version then changes, so stored tiles of the old kind read as VERSION_MISMATCH and the next
+# materialization (incremental too) recomputes every key. 2: pieces by (event, visibility hop).
+TILES = 2
 
 
 def _label(window: timedelta) -> str:
@@ -212,6 +222,7 @@ class AggregationView(FeatureView):
         spec = super().spec()
         spec["aggregations"] = [a.spec() for a in self.aggregations]
         spec["hop_us"] = self.hop // _US
+        spec["tiles"] = TILES
         return spec
 
 

@@ -19,6 +19,8 @@ entity rows, compound keys, several files, and empty sources.
 
 from __future__ import annotations
 
+import math
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -247,6 +249,35 @@ def floor_hop(t: datetime, hop: timedelta) -> datetime:
     return epoch + ((utc(t) - epoch) // hop) * hop
 
 
+def hop_index(t: datetime, hop: timedelta) -> int:
+    """``k`` such that ``t`` lies in the hop ``[kH, (k+1)H)`` (aligned on the epoch)."""
+    return (utc(t) - datetime(1970, 1, 1, tzinfo=UTC)) // hop
+
+
+def to_float32(x: float) -> float:
+    """``x`` rounded to the nearest float32 (IEEE: past the largest float32, to infinity)."""
+    if math.isfinite(x) and abs(x) >= _FLOAT32_OVERFLOW:
+        return math.copysign(math.inf, x)
+    value: float = struct.unpack("<f", struct.pack("<f", x))[0]
+    return value
+
+
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103  # halfway between the largest float32 and 2**128
+
+
+def float_sum(pieces: dict[tuple[int, int], list[tuple[SourceRow, float]]]) -> float:
+    """The float sum of SPEC.md: each piece (the rows of one (visibility hop, event hop)) added
+    up row by row in rank order, then the pieces added up in (visibility hop, event hop) order,
+    one IEEE double addition at a time, starting from 0.0."""
+    total = 0.0
+    for vk in sorted(pieces):
+        piece = 0.0
+        for _, x in sorted(pieces[vk], key=lambda rx: _rank(rx[0])):
+            piece += x
+        total += piece
+    return total
+
+
 def reference_aggregate(
     rows: Sequence[SourceRow],
     key: Key,
@@ -257,10 +288,15 @@ def reference_aggregate(
     window: timedelta,
     hop: timedelta,
     index: int = 0,
+    dtype: str = "float64",
 ) -> Any:
     """A window aggregation of ``values[index]`` at ``t`` (SPEC.md, "Window aggregations"):
     rows visible at t (rules 1-3; ``rule.ttl`` is ignored) with ``event_ts`` in
-    ``[floor_hop(t) - window, t)``; 0 for count and sum over nothing, None for the rest."""
+    ``[floor_hop(t) - window, t)``; 0 for count and sum over nothing, None for the rest.
+
+    ``dtype`` is the sum's type: an integer sum is exact; a float sum is :func:`float_sum`
+    (float32: of the values rounded to float32, the total rounded once at the end). A mean is
+    the float64 sum divided by the count."""
     lo = floor_hop(t, hop) - window
     plain = Rule(None, rule.allowed_lateness, rule.availability_delay)
     inside = [
@@ -269,16 +305,27 @@ def reference_aggregate(
         if r.key == key and visible(r, t, plain) and lo <= utc(r.event_ts) < utc(t)  # type: ignore[arg-type]
     ]
     vals = [(r, r.values[index]) for r in inside if r.values[index] is not None]
-    if function in ("count", "count_distinct", "sum"):
-        if function == "count":
-            return len(vals)
-        if function == "count_distinct":
-            return len({v for _, v in vals})
-        return sum(v for _, v in vals) if vals else 0
+    if function == "count":
+        return len(vals)
+    if function == "count_distinct":
+        return len({v for _, v in vals})
+    if function in ("sum", "mean") and not (function == "sum" and dtype.startswith("int")):
+        cast = to_float32 if function == "sum" and dtype == "float32" else float
+        pieces: dict[tuple[int, int], list[tuple[SourceRow, float]]] = {}
+        for r, v in vals:
+            vis = visibility(r, plain)
+            assert vis is not None and r.event_ts is not None
+            pieces.setdefault((hop_index(vis, hop), hop_index(r.event_ts, hop)), []).append(
+                (r, cast(v))
+            )
+        total = float_sum(pieces)
+        if function == "sum":
+            return cast(total)
+        return total / len(vals) if vals else None
+    if function == "sum":
+        return sum(v for _, v in vals)
     if not vals:
         return None
-    if function == "mean":
-        return sum(v for _, v in vals) / len(vals)
     if function == "min":
         return min(v for _, v in vals)
     if function == "max":

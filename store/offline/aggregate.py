@@ -10,14 +10,21 @@ visible rows with ``k >= F - n``, which split exactly into:
   F*H <= t``), so they are pre-aggregated into tiles keyed by ``(key, k, v)`` and merged per
   distinct ``(key, F)`` of the entity frame (many entity rows share one);
 * the **head**: rows with ``v = F`` and ``vis_ts < t``: only rows that became visible in the
-  current hop, joined row by row (an equi-join on ``(key, v = F)``).
+  current hop, joined row by row (an equi-join on ``(key, v = F)``) and grouped by ``k``.
 
 Rows with ``v > F`` are not visible at t. Late rows (``v > k``) land in the tile of their
 visibility hop, so a tile is never "closed" too early: the method is exact, not approximate.
 Partial states: count and sum add, min/max compare, ``last`` keeps the value with the greatest
 ``[event_us, created_us, row id]``, ``count_distinct`` keeps the set of distinct values.
 
-:func:`online_tiles` computes what the online store keeps: per ``(key, k)`` the state of the
+Float sums (and the sums of means) are a function of the visible rows alone, so that every
+path computes the same bits: the rows of each *piece* ``(v, k)`` are added in rank order, then
+the pieces in ``(v, k)`` order, one IEEE double addition at a time from 0.0. A tile is a
+piece; the head's pieces (all ``v = F``, the greatest) come after the tail's, so the value is
+the tail's ordered sum continued by the head's pieces in ``k`` order (``list_reduce``). A
+float32 sum is added in double and rounded to float32 once, at the end.
+
+:func:`online_tiles` computes what the online store keeps: per ``(key, k, v)`` the state of the
 rows visible at the write time ``T`` (see ``store/online/tiles.py``).
 """
 
@@ -47,6 +54,9 @@ HOP = "__k"
 VIS_HOP = "__v"
 AT_HOP = "__f"
 _RANK = f"[epoch_us({EVENT_TS}), epoch_us({CREATED_TS}), {plan.ID}]"
+# 2**128 - 2**103, halfway between the largest float32 and 2**128: doubles from there on
+# round to infinity (IEEE 754), where DuckDB's CAST raises an out-of-range error.
+_FLOAT32_OVERFLOW = "3.4028235677973366e+38::DOUBLE"
 
 
 def floor_hop(expr: str, hop_us: int) -> str:
@@ -60,6 +70,22 @@ def state_columns(agg: Aggregation, i: int) -> list[str]:
     return [f"__s{i}", *(f"__s{i}{x}" for x in extra)]
 
 
+def float_sum(agg: Aggregation) -> bool:
+    """Whether ``agg``'s state holds a float sum (added in the fixed order of the docstring)."""
+    return agg.function == "mean" or (
+        agg.function == "sum" and agg.input_type.scalar.startswith("float")
+    )
+
+
+def to_float32(expr: str) -> str:
+    """``CAST(expr AS FLOAT)`` for a DOUBLE, overflowing to ±infinity as IEEE 754 rounds."""
+    return (
+        f"CASE WHEN isnan({expr}) OR abs({expr}) < {_FLOAT32_OVERFLOW} "
+        f"THEN CAST({expr} AS FLOAT) WHEN {expr} > 0 THEN CAST('inf' AS FLOAT) "
+        f"ELSE CAST('-inf' AS FLOAT) END"
+    )
+
+
 def row_states(view: AggregationView, cond: str | None = None) -> list[str]:
     """Aggregates of rows into partial states (``cond(i)`` filters aggregation ``i``)."""
     out = []
@@ -71,9 +97,9 @@ def row_states(view: AggregationView, cond: str | None = None) -> list[str]:
         )
         names = state_columns(agg, i)
         f = agg.function
-        # Floats are added in one fixed order (DuckDB's parallel sums are not), so a re-run
-        # gives the same bits; distinct values are kept sorted for the same reason.
-        order = f" ORDER BY {_RANK}" if agg.input_type.scalar.startswith("float") else ""
+        # A piece's floats are added in rank order (DuckDB's parallel sums have no fixed
+        # order); distinct values are kept sorted so that a re-run gives the same tiles.
+        order = f" ORDER BY {_RANK}" if float_sum(agg) else ""
         if f in ("count", "min", "max"):
             exprs = [f"{f}({col}){where}"]
         elif f == "sum":
@@ -88,24 +114,34 @@ def row_states(view: AggregationView, cond: str | None = None) -> list[str]:
     return out
 
 
-def merge_states(view: AggregationView, alias: str, cond: str) -> list[str]:
-    """Aggregates of tiles (columns of ``alias``) into one partial state per aggregation."""
+def merge_states(view: AggregationView, alias: str, cond: str, *, head: bool = False) -> list[str]:
+    """Aggregates of pieces (columns of ``alias``) into one partial state per aggregation.
+
+    A float sum adds the tail's pieces in ``(v, k)`` order; with ``head``, it is instead the
+    list of the head's piece sums in ``k`` order (the head's ``v`` is the same for all), which
+    :func:`final_values` adds after the tail's sum.
+    """
     out = []
     for i, agg in enumerate(view.aggregations):
         where = f" FILTER (WHERE {cond.format(i=i, n=view.hops[str(agg.name)])})"
         names = state_columns(agg, i)
         s = [f"{alias}.{n}" for n in names]
         f = agg.function
-        floats = agg.input_type.scalar.startswith("float") and f in ("sum", "mean")
-        order = f" ORDER BY {alias}.{HOP}, {alias}.{VIS_HOP}" if floats else ""
+        if float_sum(agg) and head:
+            first = f"list({s[0]} ORDER BY {alias}.{HOP}) FILTER (WHERE {s[0]} IS NOT NULL)"
+        elif float_sum(agg):
+            first = f"sum({s[0]} ORDER BY {alias}.{VIS_HOP}, {alias}.{HOP}){where}"
+        else:
+            first = ""
         if f in ("count", "sum", "mean"):
-            exprs = [f"sum({c}{order if j == 0 else ''}){where}" for j, c in enumerate(s)]
+            exprs = [f"sum({c}){where}" for c in s]
         elif f in ("min", "max"):
             exprs = [f"{f}({s[0]}){where}"]
         elif f == "last":
             exprs = [f"arg_max({s[0]}, {s[1]}){where}", f"max({s[1]}){where}"]
         else:
             exprs = [f"list_sort(list_distinct(flatten(list({s[0]}){where})))"]
+        exprs[0] = first or exprs[0]
         out += [f"{e} AS {n}" for e, n in zip(exprs, names, strict=True)]
     return out
 
@@ -117,12 +153,16 @@ def final_values(view: AggregationView, a: str, b: str) -> dict[str, str]:
         names = state_columns(agg, i)
         x, y = [f"{a}.{n}" for n in names], [f"{b}.{n}" for n in names]
         f, dtype = agg.function, agg.output_type.duckdb
-        if f in ("count", "sum"):
+        # The tail's ordered sum, continued by the head's pieces one addition at a time.
+        pieces = f"list_prepend(coalesce({x[0]}, 0.0::DOUBLE), coalesce({y[0]}, []::DOUBLE[]))"
+        total = f"list_reduce({pieces}, lambda a, b: a + b)"
+        if f == "sum" and float_sum(agg):
+            expr = to_float32(total) if agg.output_type.scalar == "float32" else total
+        elif f in ("count", "sum"):
             expr = f"CAST(coalesce({x[0]}, 0) + coalesce({y[0]}, 0) AS {dtype})"
         elif f == "mean":
             count = f"(coalesce({x[1]}, 0) + coalesce({y[1]}, 0))"
-            total = f"(coalesce({x[0]}, 0) + coalesce({y[0]}, 0))"
-            expr = f"CASE WHEN {count} > 0 THEN CAST({total} AS DOUBLE) / {count} END"
+            expr = f"CASE WHEN {count} > 0 THEN {total} / CAST({count} AS DOUBLE) END"
         elif f in ("min", "max"):
             expr = f"{'least' if f == 'min' else 'greatest'}({x[0]}, {y[0]})"
         elif f == "last":
@@ -187,10 +227,14 @@ def aggregate_join(
         f"GROUP BY ALL"
     )
     head_cond = f"r.{HOP} >= e.{AT_HOP} - {{n}}"
-    head = (
-        f"SELECT e.{ROW_ID}, {', '.join(row_states(view, head_cond))} "
+    head_pieces = (
+        f"SELECT e.{ROW_ID}, r.{HOP}, {', '.join(row_states(view, head_cond))} "
         f"FROM e JOIN r ON {on_key.format(a='e', b='r')} "
-        f"AND r.{VIS_HOP} = e.{AT_HOP} AND r.{VIS_TS} < e.{AS_OF} GROUP BY e.{ROW_ID}"
+        f"AND r.{VIS_HOP} = e.{AT_HOP} AND r.{VIS_TS} < e.{AS_OF} GROUP BY e.{ROW_ID}, r.{HOP}"
+    )
+    head = (
+        f"SELECT hp.{ROW_ID}, {', '.join(merge_states(view, 'hp', 'true', head=True))} "
+        f"FROM ({head_pieces}) AS hp GROUP BY hp.{ROW_ID}"
     )
     tail_on = " AND ".join(
         [f"e.{quote_ident(ek)} = tl.{quote_ident(ek)}" for ek in ekeys]
@@ -212,8 +256,8 @@ def aggregate_join(
 def online_tiles(
     view: AggregationView, source: str, as_of: datetime, *, changed_since: datetime | None = None
 ) -> str:
-    """Per ``(key, k)`` the partial states of the rows visible at ``as_of`` (``vis_ts <
-    as_of``), for every hop a window read at or after ``as_of`` can still cover.
+    """Per ``(key, k, v)`` the partial states of the rows visible at ``as_of`` (``vis_ts <
+    as_of``), for every event hop a window read at or after ``as_of`` can still cover.
 
     With ``changed_since``, only keys with a row that became visible in
     ``[changed_since, as_of)`` (ingestion order, so late rows are picked up).
@@ -230,8 +274,8 @@ def online_tiles(
         )
         rows = f"SELECT * FROM ({rows}) AS w SEMI JOIN ({changed}) AS ch USING ({keys})"
     return (
-        f"SELECT {idents(view.join_keys)}, {HOP}, {', '.join(row_states(view))} "
-        f"FROM ({rows}) AS r GROUP BY ALL ORDER BY {idents(view.join_keys)}, {HOP}"
+        f"SELECT {idents(view.join_keys)}, {HOP}, {VIS_HOP}, {', '.join(row_states(view))} "
+        f"FROM ({rows}) AS r GROUP BY ALL ORDER BY {idents(view.join_keys)}, {HOP}, {VIS_HOP}"
     )
 
 

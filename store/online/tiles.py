@@ -1,9 +1,10 @@
-"""Online tiles of aggregation views: per-hop partial aggregates, written whole, combined on read.
+"""Online tiles of aggregation views: per-piece partial aggregates, written whole, combined on read.
 
 Layout: the same hash per (project, entity key, view) as plain views,
 ``p:{<project>|<entity key>}:<view>``, with fields ``_a`` (the write's as-of time ``T`` in µs:
-the tiles hold exactly the rows visible at ``T``), ``_v`` (view version) and ``t<k>`` per event
-hop ``k`` (JSON list of the partial states of every aggregation, in the view's order).
+the tiles hold exactly the rows visible at ``T``), ``_v`` (view version) and ``t<k>.<v>`` per
+*piece*: the rows of event hop ``k`` that became visible in hop ``v`` (JSON list of the partial
+states of every aggregation, in the view's order).
 
 A write replaces a key's whole hash (Lua, atomic per key) with tiles computed by the offline
 engine at ``T`` (:func:`store.offline.aggregate.online_tiles`), unless the stored hash has the
@@ -12,15 +13,20 @@ replaces a newer one. Tiles are absolute values, never increments, so nothing is
 twice. The key expires when no window can reach its newest tile any more:
 ``(newest k + 1) * H + longest window``.
 
-A read at ``t`` combines the tiles ``k`` in ``[floor(t/H) - n, floor(t/H)]`` of each
+A read at ``t`` combines the pieces with ``k`` in ``[floor(t/H) - n, floor(t/H)]`` of each
 aggregation (``n`` = its window in hops). Every stored row has ``event_ts <= vis_ts < T``, so
-for ``t >= T`` this is the offline value at ``t`` over the rows visible at ``T``.
+for ``t >= T`` this is the offline value at ``t`` over the rows visible at ``T``; float sums
+included, bit for bit: the pieces' sums are added in ``(v, k)`` order, one IEEE addition at a
+time from 0.0, as the offline engine does (never with the built-in ``sum``, which compensates
+on Python 3.12+). A hash of the layout before pieces (fields ``t<k>``) reads as
+``VERSION_MISMATCH``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import struct
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -36,6 +42,7 @@ from store.online.keys import entity_keys_from_rows, entity_keys_from_table, key
 from store.online.reader import FeatureValues, ReadResult, Status, ViewRead
 
 HOP_COL = "__k"
+VIS_HOP_COL = "__v"
 _US = timedelta(microseconds=1)
 _SCRIPT = """
 local v = redis.call('HGET', KEYS[1], '_v')
@@ -77,19 +84,23 @@ def write_tiles(
     max_window_us = view.max_hops * hop_us
     entity = entity_keys_from_table(tiles, view.join_keys).to_pylist()
     hops = tiles.column(HOP_COL).to_pylist()
+    vis_hops = tiles.column(VIS_HOP_COL).to_pylist()
     states = [c for c in tiles.column_names if c.startswith("__s")]
     values = [tiles.column(c).to_pylist() for c in states]
-    by_key: dict[bytes, list[tuple[int, bytes]]] = {}
+    by_key: dict[bytes, list[tuple[int, bytes, bytes]]] = {}
     for i, ent in enumerate(entity):
+        # json writes a float as its repr (it reads back bit for bit), NaN and ±inf as
+        # NaN / Infinity, which json reads back too.
         blob = json.dumps([_plain(col[i]) for col in values], separators=(",", ":"))
-        by_key.setdefault(ent, []).append((int(hops[i]), blob.encode()))
+        name = f"t{hops[i]}.{vis_hops[i]}".encode()
+        by_key.setdefault(ent, []).append((int(hops[i]), name, blob.encode()))
     prefix, suffix = key_prefix(project), key_suffix(view.name)
     as_of_us = str(to_micros(as_of))
     commands: list[tuple[Any, ...]] = []
     for ent, items in by_key.items():
-        newest = max(k for k, _ in items)
+        newest = max(k for k, _, _ in items)
         expire_ms = math.ceil(((newest + 1) * hop_us + max_window_us) / 1000)
-        fields = [x for k, blob in items for x in (f"t{k}".encode(), blob)]
+        fields = [x for _, name, blob in items for x in (name, blob)]
         key = prefix + ent + suffix
         commands.append(("EVAL", _SCRIPT, 1, key, as_of_us, version, expire_ms, *fields))
     written = skipped = 0
@@ -110,12 +121,12 @@ def plan_tiles(
     return [("HGETALL", prefix + ent + suffix) for ent in keys]
 
 
-def combine(view: AggregationView, tiles: Mapping[int, list[Any]], at_hop: int) -> list[Any]:
-    """Every aggregation's value from the tiles by event hop, read in hop ``at_hop``.
+Piece = tuple[int, int, list[Any]]  # (visibility hop v, event hop k, partial states)
 
-    Tiles are visited in hop order, so float sums add up in one fixed order.
-    """
-    return _combine(_layout(view), sorted(tiles.items()), at_hop)
+
+def combine(view: AggregationView, pieces: Sequence[Piece], at_hop: int) -> list[Any]:
+    """Every aggregation's value from the pieces ``(v, k, states)``, read in hop ``at_hop``."""
+    return _combine(_layout(view), sorted(pieces, key=lambda p: (p[0], p[1])), at_hop)
 
 
 def _layout(view: AggregationView) -> list[tuple[str, str, int, int, int]]:
@@ -124,32 +135,46 @@ def _layout(view: AggregationView) -> list[tuple[str, str, int, int, int]]:
     for agg in view.aggregations:
         width = 2 if agg.function in ("mean", "last") else 1
         n = agg.window // view.hop
-        out.append((agg.function, agg.output_type.scalar, n, pos, width))
+        scalar = agg.output_type.scalar
+        if agg.function == "sum" and not agg.input_type.scalar.startswith("float"):
+            scalar = "int"  # an exact sum, in Python ints
+        out.append((agg.function, scalar, n, pos, width))
         pos += width
     return out
 
 
 def _combine(
-    layout: list[tuple[str, str, int, int, int]], ordered: list[tuple[int, Any]], at_hop: int
+    layout: list[tuple[str, str, int, int, int]], ordered: Sequence[Piece], at_hop: int
 ) -> list[Any]:
+    """``ordered``: the pieces in ``(v, k)`` order, the order float sums are added in."""
     out = []
     for function, scalar, n, pos, width in layout:
         low = at_hop - n
-        parts = [s[pos : pos + width] for k, s in ordered if low <= k <= at_hop]
+        parts = [s[pos : pos + width] for _, k, s in ordered if low <= k <= at_hop]
         out.append(_finish(function, scalar, parts))
     return out
+
+
+def _fold(values: list[float]) -> float:
+    """One IEEE double addition at a time, in order, from 0.0 (the offline engine's order)."""
+    total = 0.0
+    for x in values:
+        total += x
+    return total
 
 
 def _finish(function: str, scalar: str, parts: list[list[Any]]) -> Any:
     firsts = [p[0] for p in parts if p[0] is not None]
     if function == "count":
         return sum(firsts)
+    if function == "sum" and scalar == "int":
+        return int(sum(firsts))
     if function == "sum":
-        total = sum(firsts)
-        return int(total) if scalar.startswith("int") else float(total)
+        total = _fold([float(x) for x in firsts])
+        return to_float32(total) if scalar == "float32" else total
     if function == "mean":
         count = sum(p[1] for p in parts if p[1] is not None)
-        return float(sum(firsts)) / count if count else None
+        return _fold([float(x) for x in firsts]) / count if count else None
     if function == "count_distinct":
         return len(set().union(*firsts))
     if function == "last":
@@ -158,6 +183,18 @@ def _finish(function: str, scalar: str, parts: list[list[Any]]) -> Any:
     if not firsts:
         return None
     return min(firsts) if function == "min" else max(firsts)
+
+
+def to_float32(x: float) -> float:
+    """``x`` rounded to the nearest float32 as IEEE 754 does (to ±inf past the largest)."""
+    if math.isfinite(x) and abs(x) >= _FLOAT32_OVERFLOW:
+        return math.copysign(math.inf, x)
+    value: float = _FLOAT32.unpack(_FLOAT32.pack(x))[0]
+    return value
+
+
+_FLOAT32 = struct.Struct("<f")
+_FLOAT32_OVERFLOW = 2.0**128 - 2.0**103  # halfway between the largest float32 and 2**128
 
 
 def read_values(
@@ -186,14 +223,14 @@ def read_values(
         stamp_raw, ver, tiles = _split(reply, low, at_hop)
         if stamp_raw is None:
             vals, status, stamp = empty, Status.MISSING, None
-        elif ver != wanted:
+        elif ver != wanted or tiles is None:  # another version, or tiles of the old layout
             vals, status = [None] * len(empty), Status.VERSION_MISMATCH
             stamp = from_micros(int(stamp_raw))
         else:
-            tiles.sort()  # parsed in one call; float sums then add up in hop order
-            states = json.loads(b"[" + b",".join(blob for _, blob in tiles) + b"]")
-            hops = [h for h, _ in tiles]
-            vals = _combine(layout, list(zip(hops, states, strict=True)), at_hop)
+            tiles.sort()  # (v, k): the order float sums are added in
+            states = json.loads(b"[" + b",".join(blob for _, _, blob in tiles) + b"]")
+            pieces = [(v, k, st) for (v, k, _), st in zip(tiles, states, strict=True)]
+            vals = _combine(layout, pieces, at_hop)
             status, stamp = Status.PRESENT, from_micros(int(stamp_raw))
         for col in cols:
             col.values.append(vals[index[col.feature]])
@@ -202,18 +239,24 @@ def read_values(
     return cols
 
 
-def _split(reply: Any, low: int, high: int) -> tuple[Any, bytes | None, list[tuple[int, bytes]]]:
-    """(``_a``, ``_v``, tiles with ``low <= k <= high``) of an HGETALL reply: a dict through
-    redis-py's callbacks, a flat list from the raw pipeline. Other tiles stay unparsed."""
+def _split(
+    reply: Any, low: int, high: int
+) -> tuple[Any, bytes | None, list[tuple[int, int, bytes]] | None]:
+    """(``_a``, ``_v``, pieces ``(v, k, blob)`` with ``low <= k <= high``) of an HGETALL reply:
+    a dict through redis-py's callbacks, a flat list from the raw pipeline. Other pieces stay
+    unparsed. Pieces are None when the hash holds a tile of the old layout (``t<k>``)."""
     pairs = reply.items() if isinstance(reply, dict) else zip(reply[::2], reply[1::2])  # noqa: B905
     stamp = ver = None
-    tiles: list[tuple[int, bytes]] = []
+    tiles: list[tuple[int, int, bytes]] | None = []
     for key, value in pairs:
         name = key if isinstance(key, bytes) else str(key).encode()
         if name[:1] == b"t":
-            hop = int(name[1:])
-            if low <= hop <= high:
-                tiles.append((hop, value if isinstance(value, bytes) else str(value).encode()))
+            hop, dot, vis = name[1:].partition(b".")
+            if not dot:
+                tiles = None
+            elif tiles is not None and low <= int(hop) <= high:
+                blob = value if isinstance(value, bytes) else str(value).encode()
+                tiles.append((int(vis), int(hop), blob))
         elif name == b"_a":
             stamp = value
         elif name == b"_v":
