@@ -7,15 +7,17 @@
 * reads: p50/p99 of ``OnlineStore.read`` for 1/10/100 entities, the aggregation view next to
   the plain view (both materialized from the same source).
 
-Run ``python -m store.bench_aggregate [folder]`` or ``parity bench --part aggregate``.
+Run ``python -m store.bench_aggregate [folder] [--source-rows N] [--entity-rows N]`` (``--help``)
+or ``parity bench --part aggregate``.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
-import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -167,6 +169,18 @@ def run(
     return out
 
 
-if __name__ == "__main__":  # pragma: no cover
-    for row in run(Path(sys.argv[1] if len(sys.argv) > 1 else "bench-data/aggregate")):
+def main(argv: Sequence[str] | None = None) -> None:
+    """Command line: run the benchmark and print one result per line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m store.bench_aggregate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("folder", nargs="?", default="bench-data/aggregate", type=Path)
+    parser.add_argument("--source-rows", type=int, default=1_000_000, help="transactions")
+    parser.add_argument("--entity-rows", type=int, default=1_000_000, help="training rows")
+    args = parser.parse_args(argv)
+    for row in run(args.folder, source_rows=args.source_rows, entity_rows=args.entity_rows):
         print(row)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
