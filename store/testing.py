@@ -326,10 +326,12 @@ def reference_aggregate(
         return sum(v for _, v in vals)
     if not vals:
         return None
+    # NaN is the greatest float (DuckDB's order): min skips it, max returns it
+    nan_last = lambda v: (isinstance(v, float) and math.isnan(v), v)  # noqa: E731
     if function == "min":
-        return min(v for _, v in vals)
+        return min((v for _, v in vals), key=nan_last)
     if function == "max":
-        return max(v for _, v in vals)
+        return max((v for _, v in vals), key=nan_last)
     if function == "last":
         return max(vals, key=lambda rv: _rank(rv[0]))[1]
     raise ValueError(f"unknown function {function!r}")

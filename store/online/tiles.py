@@ -182,7 +182,13 @@ def _finish(function: str, scalar: str, parts: list[list[Any]]) -> Any:
         return max(ranked, key=lambda p: p[1])[0] if ranked else None
     if not firsts:
         return None
-    return min(firsts) if function == "min" else max(firsts)
+    return min(firsts, key=nan_greatest) if function == "min" else max(firsts, key=nan_greatest)
+
+
+def nan_greatest(x: Any) -> tuple[bool, Any]:
+    """Sort key ordering NaN above every number, as DuckDB does (its min skips NaN unless all
+    values are NaN; its max is NaN as soon as one is)."""
+    return (isinstance(x, float) and math.isnan(x), x)
 
 
 def to_float32(x: float) -> float:
