@@ -148,14 +148,23 @@ def _check_services(defs: Definitions) -> None:
         except FeatureNotFoundError as exc:
             raise DefinitionError(f"feature service {service.name!r}: {exc}") from None
     for odfv in defs.on_demand.values():
+        where = f"on-demand feature view {odfv.name!r}"
         try:
-            resolve_features(defs, list(odfv.sources), full_feature_names=True)
+            refs = resolve_features(defs, list(odfv.sources), full_feature_names=True)
         except FeatureNotFoundError as exc:
-            raise DefinitionError(f"on-demand feature view {odfv.name!r}: {exc}") from None
+            raise DefinitionError(f"{where}: {exc}") from None
+        # The function sees one column per source feature (short name) and request field.
+        seen: dict[str, str] = {f.name: "a request field" for f in odfv.request_fields}
+        for ref in refs:
+            other = seen.setdefault(ref.feature, f"{ref.view}:{ref.feature}")
+            if other != f"{ref.view}:{ref.feature}":
+                raise DefinitionError(
+                    f"{where}: its function would get two columns named {ref.feature!r} "
+                    f"({other} and {ref.view}:{ref.feature}); rename one of them"
+                )
         if any(s.partition(":")[0] in defs.on_demand for s in odfv.sources):
             raise DefinitionError(
-                f"on-demand feature view {odfv.name!r}: sources must be feature views, "
-                "not other on-demand views"
+                f"{where}: sources must be feature views, not other on-demand views"
             )
 
 

@@ -79,3 +79,38 @@ def test_plan_apply_history(tmp_path: Path) -> None:
     registry.apply(load_definitions(repo))
     assert registry.view_version("a") == change.new_version
     assert [h["kind"] for h in registry.history("a")] == ["add", "change"]
+
+
+ODFV = """
+from store import OnDemandFeatureView
+def f(df):
+    return df
+od = OnDemandFeatureView("od", {sources}, [Field("out", "float64")], f,
+                         request_fields=[Field("amount", "float64")])
+"""
+
+
+@pytest.mark.parametrize(
+    ("sources", "clash"),
+    [
+        ('["a:x", "b:x"]', r"two columns named 'x' \(a:x and b:x\)"),
+        ('["a", "b"]', r"two columns named 'x' \(a:x and b:x\)"),
+        ('["a:x"]', None),
+    ],
+)
+def test_on_demand_sources_give_the_function_distinct_columns(
+    tmp_path: Path, sources: str, clash: str | None
+) -> None:
+    write_repo(tmp_path, extra=ODFV.format(sources=sources))
+    if clash is None:
+        assert set(load_definitions(tmp_path).on_demand) == {"od"}
+    else:
+        with pytest.raises(DefinitionError, match=rf"on-demand feature view 'od'.*{clash}"):
+            load_definitions(tmp_path)
+
+
+def test_on_demand_request_field_cannot_shadow_a_source(tmp_path: Path) -> None:
+    extra = ODFV.format(sources='["a:y"]').replace('Field("amount"', 'Field("y"')
+    write_repo(tmp_path, extra=extra)
+    with pytest.raises(DefinitionError, match=r"two columns named 'y' \(a request field and a:y\)"):
+        load_definitions(tmp_path)
