@@ -145,6 +145,19 @@ def _usable(view: FeatureView, row: str, t: str) -> str:
     return cond
 
 
+@dataclass(frozen=True)
+class Staged:
+    """A query in stages: ``tables`` (name, SQL) to materialize in order, then ``query``,
+    which reads them. :meth:`as_query` is the same as one statement (materialized CTEs)."""
+
+    tables: list[tuple[str, str]]
+    query: str
+
+    def as_query(self) -> str:
+        ctes = ", ".join(f"{name} AS MATERIALIZED ({sql})" for name, sql in self.tables)
+        return f"WITH {ctes} {self.query}"
+
+
 def point_in_time(
     view: FeatureView,
     source: str,
@@ -155,6 +168,24 @@ def point_in_time(
     chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
     naive: tuple[str, str] | None = None,
 ) -> str:
+    """:func:`point_in_time_staged` as one statement."""
+    staged = point_in_time_staged(
+        view, source, entities, outputs, keep=keep, chosen=chosen, naive=naive, prefix="__p"
+    )
+    return staged.as_query()
+
+
+def point_in_time_staged(
+    view: FeatureView,
+    source: str,
+    entities: str,
+    outputs: dict[str, str],
+    *,
+    keep: list[str],
+    chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
+    naive: tuple[str, str] | None = None,
+    prefix: str,
+) -> Staged:
     """Entity rows joined with the view's values at their ``__t``.
 
     1. An ASOF join on event time alone, as a plain join would do, carrying the values: the
@@ -179,7 +210,9 @@ def point_in_time(
         chosen: output names of the chosen row's event_ts and created_ts.
         naive: output names for the naive choice's event_ts and created_ts; not output when
             None.
+        prefix: prefix of the stage tables' names (unique per view in one connection).
     """
+    n, tied, rest, second, top = (f"{prefix}{x}" for x in ("n", "tied", "rest", "second", "top"))
     keys = list(view.join_keys)
     aliases = [key_alias(k) for k in keys]
     carried = {f"__v{i}": feat for i, feat in enumerate(outputs)}
@@ -196,39 +229,38 @@ def point_in_time(
             for x, k in zip(aliases, keys, strict=True)
         ]
 
-    on = " AND ".join([*same_key("e", "n"), f"e.{AS_OF} > n.{EVENT_TS}"])
+    on = " AND ".join([*same_key("e", "l"), f"e.{AS_OF} > l.{EVENT_TS}"])
     latest = rows([idents(keys), EVENT_TS, CREATED_TS, f"{_ID} AS {ID}", *values])
     first = (
-        f"SELECT e.*, {', '.join(f'n.{c} AS __n{c}' for c in times)}, "
-        f"coalesce({_usable(view, 'n', f'e.{AS_OF}')}, false) AS __ok "
-        f"FROM ({entities}) AS e ASOF LEFT JOIN ({latest}) AS n ON {on}"
+        f"SELECT e.*, {', '.join(f'l.{c} AS __n{c}' for c in times)}, "
+        f"coalesce({_usable(view, 'l', f'e.{AS_OF}')}, false) AS __ok "
+        f"FROM ({entities}) AS e ASOF LEFT JOIN ({latest}) AS l ON {on}"
     )
     tie = " AND ".join(
-        [*same_key("n", "s"), f"s.{EVENT_TS} = n.__n{EVENT_TS}", f"s.{ID} <> n.__n{ID}"]
+        [*same_key("m", "s"), f"s.{EVENT_TS} = m.__n{EVENT_TS}", f"s.{ID} <> m.__n{ID}"]
     )
-    tied = (
-        f"SELECT {ROW_ID}, {idents(aliases)}, __n{EVENT_TS} FROM n "
+    tied_sql = (
+        f"SELECT {ROW_ID}, {idents(aliases)}, __n{EVENT_TS} FROM {n} AS m "
         f"SEMI JOIN ({rows([idents(keys), EVENT_TS, f'{_ID} AS {ID}'])}) AS s ON {tie}"
     )
-    rest = (
-        f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF} FROM n "
-        f"WHERE __n{ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM tied))"
+    rest_sql = (
+        f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF} FROM {n} "
+        f"WHERE __n{ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM {tied}))"
     )
     only = ", ".join(
         f"{quote_ident(a)} AS {quote_ident(k)}" for a, k in zip(aliases, keys, strict=True)
     )
-    front = frontier(view, source, f"SELECT DISTINCT {only} FROM rest", values)
-    second = (
-        f"SELECT r.{ROW_ID}, {idents(times, 'f')} FROM rest AS r "
+    front = frontier(view, source, f"SELECT DISTINCT {only} FROM {rest}", values)
+    second_sql = (
+        f"SELECT r.{ROW_ID}, {idents(times, 'f')} FROM {rest} AS r "
         f"ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
     )
     # ``second`` has exactly the rows of ``rest``: a joined row was chosen again
     pick = ", ".join(
-        f"CASE WHEN p.{ROW_ID} IS NULL THEN n.__n{c} ELSE p.{c} END AS __g{c}" for c in times
+        f"CASE WHEN p.{ROW_ID} IS NULL THEN m.__n{c} ELSE p.{c} END AS __g{c}" for c in times
     )
-    guarded = f"SELECT n.*, {pick} FROM n LEFT JOIN second AS p ON n.{ROW_ID} = p.{ROW_ID}"
-    ctes = [f"n AS MATERIALIZED ({first})", f"tied AS MATERIALIZED ({tied})"]
-    ctes += [f"rest AS MATERIALIZED ({rest})", f"second AS ({second})"]
+    guarded = f"SELECT m.*, {pick} FROM {n} AS m LEFT JOIN {second} AS p ON m.{ROW_ID} = p.{ROW_ID}"
+    tables = [(n, first), (tied, tied_sql), (rest, rest_sql), (second, second_sql)]
     ok = alive(view, f"g.{AS_OF}", f"g.__g{EVENT_TS}")
     cols = [f"g.{ROW_ID}", *(f"g.{quote_ident(c)}" for c in keep)]
     named = {EVENT_TS: chosen[0], CREATED_TS: chosen[1]}
@@ -237,19 +269,19 @@ def point_in_time(
     joins = ""
     if naive is not None:
         # a tie's naive choice: the greatest created_ts of the tied rows
-        top = (
-            f"SELECT t.{ROW_ID}, max(s.{CREATED_TS}) AS __top FROM tied AS t "
+        top_sql = (
+            f"SELECT t.{ROW_ID}, max(s.{CREATED_TS}) AS __top FROM {tied} AS t "
             f"JOIN ({rows([idents(keys), EVENT_TS, CREATED_TS])}) AS s "
             f"ON {' AND '.join([*same_key('t', 's'), f's.{EVENT_TS} = t.__n{EVENT_TS}'])} "
             f"GROUP BY t.{ROW_ID}"
         )
-        ctes.append(f"top AS ({top})")
-        joins = f" LEFT JOIN top ON g.{ROW_ID} = top.{ROW_ID}"
+        tables.append((top, top_sql))
+        joins = f" LEFT JOIN {top} AS o ON g.{ROW_ID} = o.{ROW_ID}"
         cols += [
             f"g.__n{EVENT_TS} AS {quote_ident(naive[0])}",
-            f"coalesce(top.__top, g.__n{CREATED_TS}) AS {quote_ident(naive[1])}",
+            f"coalesce(o.__top, g.__n{CREATED_TS}) AS {quote_ident(naive[1])}",
         ]
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(cols)} FROM ({guarded}) AS g{joins}"
+    return Staged(tables, f"SELECT {', '.join(cols)} FROM ({guarded}) AS g{joins}")
 
 
 def _cols(exprs: list[str]) -> str:

@@ -103,7 +103,7 @@ def get_historical_features(
                     outputs=outputs[view.name],
                 )
             else:
-                joined = plan.point_in_time(
+                staged = plan.point_in_time_staged(
                     view,
                     sources[view.name],
                     joined,
@@ -111,10 +111,18 @@ def get_historical_features(
                     keep=keep,
                     chosen=_chosen(i),
                     naive=_naive(i),
+                    prefix=f"__pit{i}_",
                 )
+                with duck_errors(f"feature view {view.name!r}: point-in-time join"):
+                    for name, sql in staged.tables:
+                        con.execute(f"CREATE TEMP TABLE {name} AS {sql}").fetchall()
+                joined = staged.query
             done += list(outputs[view.name].values())
+        # A plain view's result is a cheap join of its stage tables: read it as a view (by the
+        # counts and the copy) rather than write it once more. An aggregation is computed once.
+        kind = "TABLE" if _agg(views[-1]) else "VIEW"
         with duck_errors("building the training frame"):
-            con.execute(f"CREATE TEMP TABLE {_RESULT} AS {joined}").fetchall()
+            con.execute(f"CREATE TEMP {kind} {_RESULT} AS {joined}").fetchall()
         stats = {
             v.name: _stats(con, v, sources[v.name], i, leakage_report and not _agg(v))
             for i, v in enumerate(views)
