@@ -182,7 +182,8 @@ def _finish(function: str, scalar: str, parts: list[list[Any]]) -> Any:
         return max(ranked, key=lambda p: p[1])[0] if ranked else None
     if not firsts:
         return None
-    return min(firsts, key=nan_greatest) if function == "min" else max(firsts, key=nan_greatest)
+    key = nan_greatest if any(x != x for x in firsts) else None  # only NaN is not equal to itself
+    return min(firsts, key=key) if function == "min" else max(firsts, key=key)
 
 
 def nan_greatest(x: Any) -> tuple[bool, Any]:
