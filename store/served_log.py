@@ -38,6 +38,7 @@ import orjson
 import pyarrow as pa
 
 from store.online_response import OnlineResponse
+from store.pids import pid_alive
 
 SERVED_DIR = "served"
 _NAME = re.compile(r"^served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl$")
@@ -296,7 +297,7 @@ class ServedLogWriter:
             match = _NAME.match(path.name)
             if match:
                 current[match.group(2)] = path
-        protected = {p for pid, p in current.items() if _alive(int(pid))} | {self._path}
+        protected = {p for pid, p in current.items() if pid_alive(int(pid))} | {self._path}
         excess = len(files) - self.max_files
         for path in files:
             if excess <= 0:
@@ -308,16 +309,6 @@ class ServedLogWriter:
 
 def _pick(rows: list[int], values: list[Any]) -> list[Any]:
     return [values[i] for i in rows]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def log_files(directory: Path) -> list[Path]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 import tempfile
@@ -21,6 +20,7 @@ from pathlib import Path
 import redis
 
 from store.errors import OnlineStoreError
+from store.pids import pid_alive
 
 _MAX_SOCKET_PATH = 100
 
@@ -128,16 +128,6 @@ def _pid(data_dir: Path) -> int | None:
         return None
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def stop_embedded(data_dir: Path, *, timeout: float = 10.0) -> bool:
     """Stop the repo's embedded server (flushing its append-only file); False if not running.
 
@@ -155,7 +145,7 @@ def stop_embedded(data_dir: Path, *, timeout: float = 10.0) -> bool:
     finally:
         client.close()
     deadline = time.monotonic() + timeout
-    while pid is not None and _alive(pid):
+    while pid is not None and pid_alive(pid):
         if time.monotonic() > deadline:
             raise OnlineStoreError(f"the embedded redis-server (pid {pid}) did not stop")
         time.sleep(0.02)
