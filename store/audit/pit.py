@@ -79,7 +79,7 @@ def choices(
             {f: guarded(f) for f in feats},
             keep=[*aliases, AS_OF],
             chosen=GUARDED,
-        )
+        ).as_query()
         not_null = " AND ".join(
             f"{quote_ident(c)} IS NOT NULL" for c in [*keys, EVENT_TS, CREATED_TS]
         )

@@ -167,24 +167,7 @@ def point_in_time(
     keep: list[str],
     chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
     naive: tuple[str, str] | None = None,
-) -> str:
-    """:func:`point_in_time_staged` as one statement."""
-    staged = point_in_time_staged(
-        view, source, entities, outputs, keep=keep, chosen=chosen, naive=naive, prefix="__p"
-    )
-    return staged.as_query()
-
-
-def point_in_time_staged(
-    view: FeatureView,
-    source: str,
-    entities: str,
-    outputs: dict[str, str],
-    *,
-    keep: list[str],
-    chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
-    naive: tuple[str, str] | None = None,
-    prefix: str,
+    prefix: str = "__p",
 ) -> Staged:
     """Entity rows joined with the view's values at their ``__t``.
 
@@ -211,6 +194,9 @@ def point_in_time_staged(
         naive: output names for the naive choice's event_ts and created_ts; not output when
             None.
         prefix: prefix of the stage tables' names (unique per view in one connection).
+
+    Returns:
+        The stages; ``.as_query()`` for a single statement.
     """
     n, tied, rest, second, top = (f"{prefix}{x}" for x in ("n", "tied", "rest", "second", "top"))
     keys = list(view.join_keys)

@@ -103,7 +103,7 @@ def get_historical_features(
                     outputs=outputs[view.name],
                 )
             else:
-                staged = plan.point_in_time_staged(
+                staged = plan.point_in_time(
                     view,
                     sources[view.name],
                     joined,
@@ -267,7 +267,8 @@ def snapshot(
             f"SELECT row_number() OVER () AS {ROW_ID}, {casts}, {ts_literal(as_of)} AS {AS_OF} "
             f"FROM (SELECT DISTINCT {idents(keys)} FROM ({cand}) AS c {where}) AS k"
         )
-        joined = plan.point_in_time(view, source, ents, outputs, keep=[key_alias(k) for k in keys])
+        keep = [key_alias(k) for k in keys]
+        joined = plan.point_in_time(view, source, ents, outputs, keep=keep).as_query()
         cols = [f"{quote_ident(key_alias(k))} AS {quote_ident(k)}" for k in keys]
         cols += [quote_ident(n) for n in view.feature_names] + [EVENT_TS, CREATED_TS]
         sql = f"SELECT {', '.join(cols)} FROM ({joined}) WHERE {EVENT_TS} IS NOT NULL"
