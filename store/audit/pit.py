@@ -22,9 +22,7 @@ from store.offline.sql import (
     AS_OF,
     CREATED_TS,
     EVENT_TS,
-    FILE_IDX,
     ROW_ID,
-    ROW_NUM,
     idents,
     key_alias,
     quote_ident,
@@ -32,8 +30,6 @@ from store.offline.sql import (
 
 GUARDED = ("__g_event_ts", "__g_created_ts")
 NAIVE = ("__n_event_ts", "__n_created_ts")
-# the row id the offline plan gives a source row (file index << 40 + row number)
-_SOURCE_ID = f"(CAST({FILE_IDX} AS BIGINT) << 40) + {ROW_NUM}"
 
 
 def guarded(feature: str) -> str:
@@ -85,13 +81,13 @@ def choices(
         )
         naive_src = (
             f"SELECT {idents(keys)}, {EVENT_TS}, {CREATED_TS}, {plan.naive_rank()} AS __rank, "
-            f"{_SOURCE_ID} AS __nid FROM ({source}) AS s WHERE {not_null}"
+            f"{plan.row_id()} AS __nid FROM ({source}) AS s WHERE {not_null}"
         )
         on = " AND ".join(
             [f"g.{quote_ident(key_alias(k))} = n.{quote_ident(k)}" for k in keys]
             + [f"(CAST(epoch_us(g.{AS_OF}) AS HUGEINT) << 64) > n.__rank"]
         )
-        values = f"SELECT {_SOURCE_ID} AS __vid, {idents(feats)} FROM ({source}) AS src"
+        values = f"SELECT {plan.row_id()} AS __vid, {idents(feats)} FROM ({source}) AS src"
         cols = [
             f"g.{quote_ident(a)} AS {quote_ident(k)}" for a, k in zip(aliases, keys, strict=True)
         ]

@@ -179,7 +179,7 @@ def usable_rows(view: AggregationView, source: str) -> str:
     iv = view.input_view()
     hop_us = micros(view.hop)
     cand = plan.candidates(iv, source)
-    values = f"SELECT {plan._ID} AS {plan.ID}, {idents(iv.feature_names)} FROM ({source}) AS v"
+    values = f"SELECT {plan.row_id()} AS {plan.ID}, {idents(iv.feature_names)} FROM ({source}) AS v"
     return (
         f"SELECT c.*, {idents(iv.feature_names, 'x')}, "
         f"{floor_hop(f'epoch_us(c.{EVENT_TS})', hop_us)} AS {HOP}, "
@@ -194,7 +194,6 @@ def aggregate_join(
     entities: str,
     *,
     keep: list[str],
-    chosen: tuple[str, str],
     outputs: dict[str, str],
 ) -> str:
     """Entity rows with every aggregation of ``view`` at their ``__t`` (see module docstring).
@@ -204,7 +203,6 @@ def aggregate_join(
         source: the normalized relation of ``view.input_view()``.
         entities: a relation with ``__rid``, ``__key_<k>`` and ``__t``.
         keep: entity columns to carry.
-        chosen: names of two TIMESTAMPTZ columns to add (null: no single row is chosen).
         outputs: feature name -> output column.
     """
     keys = list(view.join_keys)
@@ -241,7 +239,6 @@ def aggregate_join(
         + [f"e.{AT_HOP} = tl.{AT_HOP}"]
     )
     cols = [f"e.{ROW_ID}", *(f"e.{quote_ident(c)}" for c in keep)]
-    cols += [f"CAST(NULL AS TIMESTAMPTZ) AS {quote_ident(c)}" for c in chosen]
     values = final_values(view, "tl", "hd")
     cols += [f"{values[feat]} AS {quote_ident(out)}" for feat, out in outputs.items()]
     return (

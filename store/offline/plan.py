@@ -9,22 +9,24 @@ visible rows: when it is too old, so are all the others.
 The value at ``t`` is the usable row (visible at t, within the lateness) with the greatest
 ``(event_ts, created_ts, file, row)``. :func:`point_in_time` finds it in two steps:
 
-1. An ASOF join on event time alone, exactly as a plain (unguarded) join does, carrying the
-   values: the latest row that happened before t. When that row is usable and has no tie on
-   event time in its key, it is the answer: every usable row happened before t, and none
-   ranks higher. This is most entity rows, and it costs what a plain join costs, plus a semi
-   join on (key, event_ts) that finds the ties.
-2. The other entity rows (their latest row is late, not yet landed, or tied) use the exact
-   general method, over the rows of their keys only. Per key, a row is *dominated* when
-   another row of the key is visible no later than it (``vis_ts <= its vis_ts``) and ranks
-   higher: whenever the dominated row is visible, so is the better one. The rows that are
-   not dominated (the "frontier") rank strictly higher as ``vis_ts`` grows, so the value at
-   ``t`` is the frontier row with the greatest ``vis_ts < t``: an ASOF join on visibility. A
-   running maximum in ``vis_ts`` order finds the frontier in one sort (see :func:`frontier`).
+1. An ASOF join on event time alone, exactly as a plain (unguarded) join does, but narrow:
+   keys, times and row id, no values. The latest row that happened before t is the answer
+   when it is usable and has no tie on event time in its key: every usable row happened
+   before t, and none ranks higher. This is most entity rows. One more scan of the source
+   then keeps, with their values, the rows at those choices' (key, event time), which gives
+   their values and shows the ties, and every row of the keys whose choice is not usable.
+2. The other entity rows (their latest row is late, not yet landed or tied) use the exact
+   general method over those kept rows. Per key, a row is *dominated* when another row of
+   the key is visible no later than it (``vis_ts <= its vis_ts``) and ranks higher:
+   whenever the dominated row is visible, so is the better one. The rows that are not
+   dominated (the "frontier") rank strictly higher as ``vis_ts`` grows, so the value at
+   ``t`` is the frontier row with the greatest ``vis_ts < t``: an ASOF join on visibility.
+   A running maximum in ``vis_ts`` order finds the frontier in one sort (see
+   :func:`frontier`).
 
-Step 1's row is also the *naive* choice the manifest's leakage counts compare with, so they
-cost one pass over the frame (:func:`leakage_counts`). ``store/bench_offline.py`` measures
-the whole against a plain ASOF join.
+Step 1's row is also the *naive* choice the manifest's leakage counts compare with, and the
+rule's choice outside step 2, so the counts are a pass over step 2's rows only.
+``store/bench_offline.py`` measures the whole against a plain ASOF join.
 """
 
 from __future__ import annotations
@@ -51,7 +53,6 @@ from store.offline.sql import (
 
 _RANK = f"(CAST(epoch_us({EVENT_TS}) AS HUGEINT) << 64) + epoch_us({CREATED_TS})"
 ID = "__id"
-_ID = f"(CAST({FILE_IDX} AS BIGINT) << 40) + {ROW_NUM}"
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def candidates(
     if view.allowed_lateness is not None:
         lateness = micros(view.allowed_lateness)
         conds.append(f"epoch_us({CREATED_TS}) - epoch_us({EVENT_TS}) <= {lateness}")
-    cols = f"{idents(keys)}, {EVENT_TS}, {CREATED_TS}, {_ID} AS {ID}, {_cols(list(extra))}"
+    cols = f"{idents(keys)}, {EVENT_TS}, {CREATED_TS}, {row_id()} AS {ID}, {_cols(list(extra))}"
     return (
         f"SELECT {cols}greatest({EVENT_TS}, {created}) AS {VIS_TS} "
         f"FROM ({source}) AS norm{_semi(keys, only)} WHERE {' AND '.join(conds)}"
@@ -148,14 +149,42 @@ def _usable(view: FeatureView, row: str, t: str) -> str:
 @dataclass(frozen=True)
 class Staged:
     """A query in stages: ``tables`` (name, SQL) to materialize in order, then ``query``,
-    which reads them. :meth:`as_query` is the same as one statement (materialized CTEs)."""
+    which reads them. :meth:`as_query` is the same as one statement (materialized CTEs).
+
+    ``leakage`` reads the stage tables too: one row with the manifest's leakage counts (see
+    :func:`leakage_counts`).
+    """
 
     tables: list[tuple[str, str]]
     query: str
+    leakage: str
 
     def as_query(self) -> str:
         ctes = ", ".join(f"{name} AS MATERIALIZED ({sql})" for name, sql in self.tables)
         return f"WITH {ctes} {self.query}"
+
+
+_N_EVENT, _N_CREATED, _N_ID = (f"__n{c}" for c in (EVENT_TS, CREATED_TS, ID))
+
+
+def row_id(alias: str = "") -> str:
+    """A source row's id: its file's index << 40 + its row number in the file."""
+    q = f"{alias}." if alias else ""
+    return f"(CAST({q}{FILE_IDX} AS BIGINT) << 40) + {q}{ROW_NUM}"
+
+
+def _same_key(view: FeatureView, a: str, b: str, *, aliased: bool = True) -> list[str]:
+    """``a``'s join keys (``__key_<k>`` when ``aliased``) equal ``b``'s (``<k>``)."""
+    return [
+        f"{a}.{quote_ident(key_alias(k) if aliased else k)} = {b}.{quote_ident(k)}"
+        for k in view.join_keys
+    ]
+
+
+def _complete(view: FeatureView, alias: str) -> str:
+    """SQL condition: the source row ``alias`` has its join keys and both times."""
+    cols = [*view.join_keys, EVENT_TS, CREATED_TS]
+    return " AND ".join(f"{alias}.{quote_ident(c)} IS NOT NULL" for c in cols)
 
 
 def point_in_time(
@@ -165,23 +194,23 @@ def point_in_time(
     outputs: dict[str, str],
     *,
     keep: list[str],
-    chosen: tuple[str, str] = (EVENT_TS, CREATED_TS),
-    naive: tuple[str, str] | None = None,
+    chosen: tuple[str, str] | None = (EVENT_TS, CREATED_TS),
     prefix: str = "__p",
 ) -> Staged:
     """Entity rows joined with the view's values at their ``__t``.
 
-    1. An ASOF join on event time alone, as a plain join would do, carrying the values: the
-       latest row that happened before t, landed or not.
-    2. When that row is usable (visible at t and within the lateness) and no other row of its
-       key has the same event time, it is the rule's choice: every usable row happened before
-       t and none ranks higher. Ties on event time are found by a semi join on (key,
-       event_ts), because the ASOF join picks any one of them.
-    3. The other entity rows (a late, not yet landed or tied latest row) take the
-       :func:`frontier` and an ASOF join on visibility, over the rows of their keys only.
-
-    The naive choice (for the leakage counts) is the row of step 1; for a tie, the one with
-    the greatest created_ts.
+    1. ``n``: an ASOF join on event time alone, as a plain join would do, but narrow (keys,
+       times and row id; no values): the latest row that happened before t, landed or not.
+    2. ``cand``: one scan of the source keeps the rows the later steps need, with their
+       values: the rows at the (key, event time) of every usable choice of step 1, and every
+       row of the keys whose choice is not usable.
+    3. ``tied``: usable choices with another row at their (key, event time), found in
+       ``cand`` (the ASOF join picks any one of them).
+    4. ``rest`` (not usable or tied) and ``second``: the :func:`frontier` over those keys'
+       rows in ``cand`` and an ASOF join on visibility. For a tied row ``cand`` may hold only
+       the rows at its event time; that is enough, because a usable row is among them, so the
+       best usable row has that event time.
+    5. ``query``: step 1's row with its values from ``cand``, or step 4's row.
 
     Args:
         view: the feature view.
@@ -190,84 +219,128 @@ def point_in_time(
         entities: a relation with ``__rid``, ``__key_<k>`` (declared types) and ``__t``.
         outputs: feature name -> output column name.
         keep: extra entity columns to carry (``__rid`` is always kept).
-        chosen: output names of the chosen row's event_ts and created_ts.
-        naive: output names for the naive choice's event_ts and created_ts; not output when
-            None.
+        chosen: output names of the chosen row's event_ts and created_ts; none when None.
         prefix: prefix of the stage tables' names (unique per view in one connection).
 
     Returns:
         The stages; ``.as_query()`` for a single statement.
     """
-    n, tied, rest, second, top = (f"{prefix}{x}" for x in ("n", "tied", "rest", "second", "top"))
+    n, cand, tied, rest, second = (f"{prefix}{x}" for x in ("n", "cand", "tied", "rest", "second"))
     keys = list(view.join_keys)
     aliases = [key_alias(k) for k in keys]
     carried = {f"__v{i}": feat for i, feat in enumerate(outputs)}
-    values = [f"{quote_ident(feat)} AS {v}" for v, feat in carried.items()]
-    times = [EVENT_TS, CREATED_TS, ID, *carried]
-    not_null = " AND ".join(f"{quote_ident(k)} IS NOT NULL" for k in [*keys, EVENT_TS, CREATED_TS])
-
-    def rows(cols: list[str]) -> str:
-        return f"SELECT {', '.join(cols)} FROM ({source}) AS s WHERE {not_null}"
-
-    def same_key(a: str, b: str) -> list[str]:
-        return [
-            f"{a}.{quote_ident(x)} = {b}.{quote_ident(k)}"
-            for x, k in zip(aliases, keys, strict=True)
-        ]
-
-    on = " AND ".join([*same_key("e", "l"), f"e.{AS_OF} > l.{EVENT_TS}"])
-    latest = rows([idents(keys), EVENT_TS, CREATED_TS, f"{_ID} AS {ID}", *values])
-    first = (
-        f"SELECT e.*, {', '.join(f'l.{c} AS __n{c}' for c in times)}, "
-        f"coalesce({_usable(view, 'l', f'e.{AS_OF}')}, false) AS __ok "
-        f"FROM ({entities}) AS e ASOF LEFT JOIN ({latest}) AS l ON {on}"
-    )
-    tie = " AND ".join(
-        [*same_key("m", "s"), f"s.{EVENT_TS} = m.__n{EVENT_TS}", f"s.{ID} <> m.__n{ID}"]
-    )
-    tied_sql = (
-        f"SELECT {ROW_ID}, {idents(aliases)}, __n{EVENT_TS} FROM {n} AS m "
-        f"SEMI JOIN ({rows([idents(keys), EVENT_TS, f'{_ID} AS {ID}'])}) AS s ON {tie}"
-    )
-    rest_sql = (
-        f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF} FROM {n} "
-        f"WHERE __n{ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM {tied}))"
-    )
-    only = ", ".join(
+    times = [EVENT_TS, CREATED_TS, *carried]
+    as_keys = ", ".join(
         f"{quote_ident(a)} AS {quote_ident(k)}" for a, k in zip(aliases, keys, strict=True)
     )
-    front = frontier(view, source, f"SELECT DISTINCT {only} FROM {rest}", values)
+
+    latest = (
+        f"SELECT {idents(keys)}, {EVENT_TS}, {CREATED_TS}, {row_id('s')} AS {ID} "
+        f"FROM ({source}) AS s WHERE {_complete(view, 's')}"
+    )
+    on = " AND ".join([*_same_key(view, "e", "l"), f"e.{AS_OF} > l.{EVENT_TS}"])
+    first = (
+        f"SELECT e.*, l.{EVENT_TS} AS {_N_EVENT}, l.{CREATED_TS} AS {_N_CREATED}, "
+        f"l.{ID} AS {_N_ID}, coalesce({_usable(view, 'l', f'e.{AS_OF}')}, false) AS __ok "
+        f"FROM ({entities}) AS e ASOF LEFT JOIN ({latest}) AS l ON {on}"
+    )
+    picks = f"SELECT DISTINCT {as_keys}, {_N_EVENT}, true AS __hit FROM {n} WHERE __ok"
+    late = (
+        f"SELECT DISTINCT {as_keys}, true AS __hit FROM {n} WHERE NOT __ok AND {_N_ID} IS NOT NULL"
+    )
+    cols = list(dict.fromkeys([*keys, EVENT_TS, CREATED_TS, FILE_IDX, ROW_NUM, *outputs]))
+    at_pick = [*_same_key(view, "s", "p", aliased=False), f"p.{_N_EVENT} = s.{EVENT_TS}"]
+    of_late = _same_key(view, "s", "q", aliased=False)
+    cand_sql = (
+        f"SELECT {idents(cols, 's')} FROM ({source}) AS s "
+        f"LEFT JOIN ({picks}) AS p ON {' AND '.join(at_pick)} "
+        f"LEFT JOIN ({late}) AS q ON {' AND '.join(of_late)} "
+        f"WHERE {_complete(view, 's')} AND (p.__hit OR q.__hit)"
+    )
+    tie = [
+        *_same_key(view, "m", "c"),
+        f"c.{EVENT_TS} = m.{_N_EVENT}",
+        f"{row_id('c')} <> m.{_N_ID}",
+    ]
+    tied_sql = (
+        f"SELECT {ROW_ID} FROM {n} AS m SEMI JOIN {cand} AS c ON {' AND '.join(tie)} WHERE m.__ok"
+    )
+    rest_sql = (
+        f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF}, {_N_EVENT}, {_N_CREATED} FROM {n} "
+        f"WHERE {_N_ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM {tied}))"
+    )
+    values = [f"{quote_ident(feat)} AS {v}" for v, feat in carried.items()]
+    front = frontier(
+        view, f"SELECT * FROM {cand}", f"SELECT DISTINCT {as_keys} FROM {rest}", values
+    )
     second_sql = (
         f"SELECT r.{ROW_ID}, {idents(times, 'f')} FROM {rest} AS r "
         f"ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
     )
     # ``second`` has exactly the rows of ``rest``: a joined row was chosen again
+    firsts = {EVENT_TS: f"m.{_N_EVENT}", CREATED_TS: f"m.{_N_CREATED}"}
+    firsts.update({v: f"c.{quote_ident(feat)}" for v, feat in carried.items()})
     pick = ", ".join(
-        f"CASE WHEN p.{ROW_ID} IS NULL THEN m.__n{c} ELSE p.{c} END AS __g{c}" for c in times
+        f"CASE WHEN p.{ROW_ID} IS NULL THEN {expr} ELSE p.{c} END AS __g{c}"
+        for c, expr in firsts.items()
     )
-    guarded = f"SELECT m.*, {pick} FROM {n} AS m LEFT JOIN {second} AS p ON m.{ROW_ID} = p.{ROW_ID}"
-    tables = [(n, first), (tied, tied_sql), (rest, rest_sql), (second, second_sql)]
+    guarded = (
+        f"SELECT m.*, {pick} FROM {n} AS m LEFT JOIN {cand} AS c ON {row_id('c')} = m.{_N_ID} "
+        f"LEFT JOIN {second} AS p ON m.{ROW_ID} = p.{ROW_ID}"
+    )
     ok = alive(view, f"g.{AS_OF}", f"g.__g{EVENT_TS}")
+    named = {v: outputs[feat] for v, feat in carried.items()}
+    if chosen is not None:
+        named = {EVENT_TS: chosen[0], CREATED_TS: chosen[1], **named}
     cols = [f"g.{ROW_ID}", *(f"g.{quote_ident(c)}" for c in keep)]
-    named = {EVENT_TS: chosen[0], CREATED_TS: chosen[1]}
-    named.update({v: outputs[feat] for v, feat in carried.items()})
     cols += [f"CASE WHEN {ok} THEN g.__g{c} END AS {quote_ident(out)}" for c, out in named.items()]
-    joins = ""
-    if naive is not None:
-        # a tie's naive choice: the greatest created_ts of the tied rows
-        top_sql = (
-            f"SELECT t.{ROW_ID}, max(s.{CREATED_TS}) AS __top FROM {tied} AS t "
-            f"JOIN ({rows([idents(keys), EVENT_TS, CREATED_TS])}) AS s "
-            f"ON {' AND '.join([*same_key('t', 's'), f's.{EVENT_TS} = t.__n{EVENT_TS}'])} "
-            f"GROUP BY t.{ROW_ID}"
-        )
-        tables.append((top, top_sql))
-        joins = f" LEFT JOIN {top} AS o ON g.{ROW_ID} = o.{ROW_ID}"
-        cols += [
-            f"g.__n{EVENT_TS} AS {quote_ident(naive[0])}",
-            f"coalesce(o.__top, g.__n{CREATED_TS}) AS {quote_ident(naive[1])}",
-        ]
-    return Staged(tables, f"SELECT {', '.join(cols)} FROM ({guarded}) AS g{joins}")
+    tables = [
+        (n, first),
+        (cand, cand_sql),
+        (tied, tied_sql),
+        (rest, rest_sql),
+        (second, second_sql),
+    ]
+    return Staged(
+        tables,
+        f"SELECT {', '.join(cols)} FROM ({guarded}) AS g",
+        _leakage(view, cand, rest, second),
+    )
+
+
+def _leakage(view: FeatureView, cand: str, rest: str, second: str) -> str:
+    """The manifest's leakage counts of one view, from the stage tables (one row): rows where
+    the naive join (the latest row before t, ttl applied, no leakage guard or lateness) chose
+    a row with other ``(event_ts, created_ts)``; naive choices that had not landed at t
+    (leakage guard); naive choices later than allowed_lateness (watermark).
+
+    Only ``rest`` rows count: elsewhere the chosen row is the naive choice (the latest row
+    before t, usable and untied) or there is none, so nothing differs. A tie's naive choice
+    is the tied row with the greatest created_ts.
+    """
+    group = [*_same_key(view, "r", "c"), f"c.{EVENT_TS} = r.{_N_EVENT}"]
+    top = (
+        f"SELECT r.{ROW_ID}, max(c.{CREATED_TS}) AS __top FROM {rest} AS r "
+        f"JOIN {cand} AS c ON {' AND '.join(group)} GROUP BY r.{ROW_ID}"
+    )
+    t, n_event, n_created = f"r.{AS_OF}", f"r.{_N_EVENT}", "o.__top"
+    chosen_ok = alive(view, t, f"p.{EVENT_TS}")
+    # null when nothing is chosen (or it is beyond the ttl)
+    event, created = (f"CASE WHEN {chosen_ok} THEN p.{c} END" for c in (EVENT_TS, CREATED_TS))
+    naive_ok = alive(view, t, n_event)
+    differs = f"{event} IS DISTINCT FROM {n_event} OR {created} IS DISTINCT FROM {n_created}"
+    changed = f"CASE WHEN {naive_ok} THEN {differs} ELSE {event} IS NOT NULL END"
+    not_landed = f"{naive_ok} AND {n_created} + {interval(view.availability_delay)} >= {t}"
+    late = "false"
+    if view.allowed_lateness is not None:
+        lateness = micros(view.allowed_lateness)
+        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
+    return (
+        f"SELECT count(*) FILTER (WHERE {changed}), count(*) FILTER (WHERE {not_landed}), "
+        f"count(*) FILTER (WHERE {late}) FROM {rest} AS r "
+        f"JOIN {second} AS p ON p.{ROW_ID} = r.{ROW_ID} "
+        f"JOIN ({top}) AS o ON o.{ROW_ID} = r.{ROW_ID}"
+    )
 
 
 def _cols(exprs: list[str]) -> str:
@@ -281,34 +354,4 @@ def naive_rank(alias: str = "") -> str:
     return (
         f"((CAST(epoch_us({q}{EVENT_TS}) AS HUGEINT) << 64) "
         f"+ (CAST(epoch_us({q}{CREATED_TS}) AS HUGEINT) + 9223372036854775808))"
-    )
-
-
-def leakage_counts(
-    view: FeatureView, result: str, chosen: tuple[str, str], naive: tuple[str, str]
-) -> str:
-    """Leakage counts of one view over a training frame's rows.
-
-    ``result`` holds the entity rows (``__t``), the chosen row's times (columns ``chosen``,
-    null when nothing was visible) and the naive choice's (columns ``naive``, see
-    :func:`point_in_time`). One row comes back: rows; rows where the naive join (the latest
-    row before t, ttl applied, no leakage guard or lateness) chose a row with other
-    ``(event_ts, created_ts)``; naive choices that had not landed at t (leakage guard); naive
-    choices later than allowed_lateness (watermark).
-    """
-    event, created = (quote_ident(c) for c in chosen)
-    n_event, n_created = (quote_ident(c) for c in naive)
-    naive_ok = alive(view, AS_OF, n_event)
-    # the chosen pair is null when nothing was chosen; the naive one when it is beyond the ttl
-    differs = f"{event} IS DISTINCT FROM {n_event} OR {created} IS DISTINCT FROM {n_created}"
-    changed = f"CASE WHEN {naive_ok} THEN {differs} ELSE {event} IS NOT NULL END"
-    delay = interval(view.availability_delay)
-    not_landed = f"{naive_ok} AND {n_created} + {delay} >= {AS_OF}"
-    late = "false"
-    if view.allowed_lateness is not None:
-        lateness = micros(view.allowed_lateness)
-        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
-    return (
-        f"SELECT count(*), count(*) FILTER (WHERE {changed}), "
-        f"count(*) FILTER (WHERE {not_landed}), count(*) FILTER (WHERE {late}) FROM ({result})"
     )

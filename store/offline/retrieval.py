@@ -66,8 +66,8 @@ def get_historical_features(
         full_feature_names: recorded in the manifest (output names come from ``refs``).
         out_path: stream the result to this Parquet file (no pandas, bounded memory).
         leakage_report: count, per view, what the leakage guard and watermark changed versus a
-            join on event time alone (from the naive choice the join makes anyway: one more
-            pass over the frame, not over the source).
+            join on event time alone (from the join's own stage tables: a pass over the few
+            entity rows whose latest row was not usable or tied).
 
     Returns:
         The frame, in the entity frame's row order, with its manifest.
@@ -87,20 +87,14 @@ def get_historical_features(
         _check_outputs(frame, outputs)
         sources = {v.name: engine.source_sql(v) for v in views}
         joined, done = frame.sql(), list[str]()
+        leakage: dict[str, tuple[object, ...]] = {}
         # In memory the original columns are re-attached from the input, untouched.
         carried = frame.columns if out_path is not None else []
         for i, view in enumerate(views):
             keep = [*carried, AS_OF, *done] + [key_alias(k) for k in frame.keys]
-            keep += [c for j in range(i) for c in _chosen(j)]
-            keep += [c for j, v in enumerate(views[:i]) if not _agg(v) for c in _naive(j)]
             if isinstance(view, AggregationView):
                 joined = aggregate_join(
-                    view,
-                    sources[view.name],
-                    joined,
-                    keep=keep,
-                    chosen=_chosen(i),
-                    outputs=outputs[view.name],
+                    view, sources[view.name], joined, keep=keep, outputs=outputs[view.name]
                 )
             else:
                 staged = plan.point_in_time(
@@ -109,24 +103,22 @@ def get_historical_features(
                     joined,
                     outputs[view.name],
                     keep=keep,
-                    chosen=_chosen(i),
-                    naive=_naive(i),
+                    chosen=None,
                     prefix=f"__pit{i}_",
                 )
                 with duck_errors(f"feature view {view.name!r}: point-in-time join"):
                     for name, sql in staged.tables:
                         con.execute(f"CREATE TEMP TABLE {name} AS {sql}").fetchall()
+                    if leakage_report:
+                        leakage[view.name] = tuple(con.execute(staged.leakage).fetchall()[0])
                 joined = staged.query
             done += list(outputs[view.name].values())
         # A plain view's result is a cheap join of its stage tables: read it as a view (by the
-        # counts and the copy) rather than write it once more. An aggregation is computed once.
+        # copy) rather than write it once more. An aggregation is computed once.
         kind = "TABLE" if _agg(views[-1]) else "VIEW"
         with duck_errors("building the training frame"):
             con.execute(f"CREATE TEMP {kind} {_RESULT} AS {joined}").fetchall()
-        stats = {
-            v.name: _stats(con, v, sources[v.name], i, leakage_report and not _agg(v))
-            for i, v in enumerate(views)
-        }
+        stats = {v.name: _stats(con, v, sources[v.name], frame, leakage.get(v.name)) for v in views}
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         table = None
@@ -142,16 +134,7 @@ def get_historical_features(
 
 
 def _agg(view: FeatureView) -> bool:
-    # An aggregation chooses no single row: the leakage counts of the plain rule do not apply.
     return isinstance(view, AggregationView)
-
-
-def _chosen(i: int) -> tuple[str, str]:
-    return (f"__event_ts_{i}", f"__created_ts_{i}")
-
-
-def _naive(i: int) -> tuple[str, str]:
-    return (f"__naive_event_ts_{i}", f"__naive_created_ts_{i}")
 
 
 def _check_outputs(frame: EntityFrame, outputs: dict[str, dict[str, str]]) -> None:
@@ -167,19 +150,18 @@ def _stats(
     con: duckdb.DuckDBPyConnection,
     view: FeatureView,
     source: str,
-    i: int,
-    leakage_report: bool,
+    frame: EntityFrame,
+    leak: tuple[object, ...] | None,
 ) -> ViewStats:
-    with duck_errors(f"feature view {view.name!r}: counting leakage"):
+    """The view's watermark, entity rows beyond it, and its leakage counts (None: not
+    counted; an aggregation chooses no single row, so they do not apply)."""
+    with duck_errors(f"feature view {view.name!r}: reading the watermark"):
         mark = con.execute(f"SELECT max({CREATED_TS}) FROM ({source})").fetchall()[0][0]
         beyond = f"{AS_OF} > {ts_literal(mark)}" if isinstance(mark, datetime) else "true"
-        counts = con.execute(f"SELECT count(*) FILTER (WHERE {beyond}) FROM {_RESULT}").fetchall()[
-            0
-        ]
-        leak: tuple[object, ...] = (None, None, None)
-        if leakage_report:
-            sql = plan.leakage_counts(view, f"SELECT * FROM {_RESULT}", _chosen(i), _naive(i))
-            leak = tuple(con.execute(sql).fetchall()[0][1:])
+        counts = con.execute(
+            f"SELECT count(*) FILTER (WHERE {beyond}) FROM ({frame.sql()})"
+        ).fetchall()[0]
+    leak = leak or (None, None, None)
     return ViewStats(
         changed_vs_naive=_int(leak[0]),
         naive_not_landed=_int(leak[1]),
