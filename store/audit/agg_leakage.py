@@ -125,7 +125,7 @@ def aggregate_variants(
     con = engine.connect([view])
     try:
         frame = load_entities(con, entity_df, [view])
-        sql = variants_sql(view, engine.source_sql(view), frame.sql(), features)
+        sql = variants_sql(view, engine.source_sql(view, con=con), frame.sql(), features)
         with duck_errors(f"feature view {view.name!r}: naive aggregation"):
             return con.sql(sql).to_arrow_table()
     finally:

@@ -66,7 +66,7 @@ def choices(
     con = engine.connect([view])
     try:
         frame = load_entities(con, entity_df, [view])
-        source = engine.source_sql(view)
+        source = engine.source_sql(view, con=con)
         aliases = [key_alias(k) for k in keys]
         picked = plan.point_in_time(
             view,

@@ -289,7 +289,8 @@ def tiles_at(
     """
     con = engine.connect([view])
     try:
-        sql = online_tiles(view, engine.source_sql(view), as_of, changed_since=changed_since)
+        source = engine.source_sql(view, con=con)
+        sql = online_tiles(view, source, as_of, changed_since=changed_since)
         with duck_errors(f"feature view {view.name!r}: tiles at {as_of.isoformat()}"):
             table: pa.Table = con.sql(sql).to_arrow_table()
     finally:

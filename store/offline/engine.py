@@ -210,16 +210,21 @@ class OfflineEngine:
             f"{file_col} FROM {scan} AS s"
         )
 
-    def raw_types(self, view: FeatureView) -> dict[str, str]:
-        """Source column -> DuckDB type (without the tie-break columns)."""
-        con = self.connect([view])
+    def raw_types(
+        self, view: FeatureView, con: duckdb.DuckDBPyConnection | None = None
+    ) -> dict[str, str]:
+        """Source column -> DuckDB type (without the tie-break columns); on ``con`` if given
+        (it must have the view's databases attached: :meth:`connect`), else on a new one."""
+        own = con is None
+        con = self.connect([view]) if con is None else con
         try:
             with duck_errors(
                 f"feature view {view.name!r}: reading source {view.source.describe()}"
             ):
                 rows = con.execute(f"DESCRIBE ({self.raw_sql(view)})").fetchall()
         finally:
-            con.close()
+            if own:
+                con.close()
         return {str(r[0]): str(r[1]) for r in rows if r[0] not in {FILE_IDX, ROW_NUM}}
 
     def source_schema(self, view: FeatureView) -> pa.Schema:
@@ -237,12 +242,19 @@ class OfflineEngine:
             con.close()
         return schema
 
-    def source_sql(self, view: FeatureView, *, with_file: bool = False) -> str:
+    def source_sql(
+        self,
+        view: FeatureView,
+        *,
+        with_file: bool = False,
+        con: duckdb.DuckDBPyConnection | None = None,
+    ) -> str:
         """The normalized relation of a view (see the module docstring); for an aggregation
-        view, the one of its inputs (:meth:`AggregationView.input_view`)."""
+        view, the one of its inputs (:meth:`AggregationView.input_view`). Its source is
+        described on ``con`` when given (see :meth:`raw_types`)."""
         if isinstance(view, AggregationView):
             view = view.input_view()
-        return self._normalized(view, self.raw_types(view), with_file=with_file)
+        return self._normalized(view, self.raw_types(view, con), with_file=with_file)
 
     def _normalized(self, view: FeatureView, types: dict[str, str], *, with_file: bool) -> str:
         source = view.source

@@ -85,7 +85,7 @@ def get_historical_features(
     try:
         frame = load_entities(con, entity_df, views)
         _check_outputs(frame, outputs)
-        sources = {v.name: engine.source_sql(v) for v in views}
+        sources = {v.name: engine.source_sql(v, con=con) for v in views}
         joined, done = frame.sql(), list[str]()
         leakage: dict[str, tuple[object, ...]] = {}
         # In memory the original columns are re-attached from the input, untouched.
@@ -113,11 +113,9 @@ def get_historical_features(
                         leakage[view.name] = tuple(con.execute(staged.leakage).fetchall()[0])
                 joined = staged.query
             done += list(outputs[view.name].values())
-        # A plain view's result is a cheap join of its stage tables: read it as a view (by the
-        # copy) rather than write it once more. An aggregation is computed once.
-        kind = "TABLE" if _agg(views[-1]) else "VIEW"
+        # read once, by the copy or the collect: a view, not one more table
         with duck_errors("building the training frame"):
-            con.execute(f"CREATE TEMP {kind} {_RESULT} AS {joined}").fetchall()
+            con.execute(f"CREATE TEMP VIEW {_RESULT} AS {joined}").fetchall()
         stats = {v.name: _stats(con, v, sources[v.name], frame, leakage.get(v.name)) for v in views}
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -131,10 +129,6 @@ def get_historical_features(
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
     beyond = {name: s.beyond_watermark for name, s in stats.items()}
     return TrainingFrame(table=table, path=out_path, manifest=manifest, beyond_watermark=beyond)
-
-
-def _agg(view: FeatureView) -> bool:
-    return isinstance(view, AggregationView)
 
 
 def _check_outputs(frame: EntityFrame, outputs: dict[str, dict[str, str]]) -> None:
@@ -235,7 +229,7 @@ def snapshot(
     outputs = {name: name for name in view.feature_names}
     con = engine.connect([view])
     try:
-        source = engine.source_sql(view)
+        source = engine.source_sql(view, con=con)
         cand = plan.candidates(view, source)
         where = ""
         if changed_since is not None:
