@@ -84,6 +84,8 @@ class OfflineEngine:
 
         DuckDB databases used by ``views`` (DuckDBSource) are attached read-only.
         """
+        views = list(views)
+        self._check_queries(views)
         temp = Path(self.config.temp_directory or self.data_dir / "tmp")
         if not temp.is_absolute():
             temp = self.repo / temp
@@ -101,6 +103,20 @@ class OfflineEngine:
             for view in views:
                 self._attach(con, view)
         return con
+
+    def _check_queries(self, views: list[FeatureView]) -> None:
+        # A query's table names resolve in the database the connection USEs: one per connection.
+        used: dict[Path, str] = {}
+        for view in views:
+            if isinstance(view.source, DuckDBSource) and view.source.query is not None:
+                used.setdefault(self._database(view), view.name)
+        if len(used) > 1:
+            names = ", ".join(f"{name!r} ({path})" for path, name in used.items())
+            raise SourceError(
+                f"feature views {names} read SQL queries from different DuckDB files, and one "
+                "join can only resolve table names in one of them; request them in separate "
+                "calls, or write the sources as DuckDBSource(table=...)"
+            )
 
     def _attach(self, con: duckdb.DuckDBPyConnection, view: FeatureView) -> None:
         source = view.source

@@ -179,3 +179,40 @@ def test_quoted_names_reach_sql_safely(tmp_path: Path) -> None:
     refs = resolve_features(repo.defs, ["stats"])
     got = get_historical_features(repo.engine, repo.defs, refs, ent).to_arrow()
     assert got["select"].to_pylist() == [2.0]
+
+
+def test_queries_from_two_duckdb_files_in_one_join_are_refused(tmp_path: Path) -> None:
+    # Both files hold a table named src; a query's table names resolve in the one database a
+    # connection USEs, so joined together one view would silently read the other's rows.
+    (tmp_path / "data").mkdir()
+    for name, amount in (("a", 1.0), ("b", 2.0)):
+        con = duckdb.connect(str(tmp_path / "data" / f"{name}.duckdb"))
+        con.register("t", table().set_column(2, "amount", pa.array([amount] * 3)))
+        con.execute("CREATE TABLE src AS SELECT * FROM t").fetchall()
+        con.close()
+    module = """
+        from store.definitions import DuckDBSource, Entity, FeatureView, Field
+
+        user = Entity("user", join_keys={"user_id": "int64"})
+        va, vb = (
+            FeatureView(
+                name=f"v{db}",
+                entities=[user],
+                source=DuckDBSource(query="SELECT * FROM src", database=f"data/{db}.duckdb"),
+                fields=[Field("amount", "float64")],
+            )
+            for db in "ab"
+        )
+    """
+    repo = make_repo(tmp_path, module)
+    ent = pd.DataFrame({"user_id": [1], "event_timestamp": [at(30)]})
+
+    def amounts(features: list[str]) -> list[float]:
+        refs = resolve_features(repo.defs, features, full_feature_names=True)
+        frame = get_historical_features(repo.engine, repo.defs, refs, ent).to_arrow()
+        return [frame[f"{f}__amount"][0].as_py() for f in features]
+
+    assert amounts(["va"]) == [1.0]
+    assert amounts(["vb"]) == [2.0]
+    with pytest.raises(SourceError, match=r"'va'.*'vb'.*different DuckDB files"):
+        amounts(["va", "vb"])
