@@ -152,7 +152,7 @@ class Staged:
     which reads them. :meth:`as_query` is the same as one statement (materialized CTEs).
 
     ``leakage`` reads the stage tables too: one row with the manifest's leakage counts (see
-    :func:`leakage_counts`).
+    :func:`_leakage`).
     """
 
     tables: list[tuple[str, str]]
