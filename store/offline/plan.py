@@ -204,13 +204,12 @@ def point_in_time(
     2. ``cand``: one scan of the source keeps the rows the later steps need, with their
        values: the rows at the (key, event time) of every usable choice of step 1, and every
        row of the keys whose choice is not usable.
-    3. ``tied``: usable choices with another row at their (key, event time), found in
-       ``cand`` (the ASOF join picks any one of them).
-    4. ``rest`` (not usable or tied) and ``second``: the :func:`frontier` over those keys'
-       rows in ``cand`` and an ASOF join on visibility. For a tied row ``cand`` may hold only
-       the rows at its event time; that is enough, because a usable row is among them, so the
-       best usable row has that event time.
-    5. ``query``: step 1's row with its values from ``cand``, or step 4's row.
+    3. ``second``: the entity rows whose choice is not usable, or tied (another row of
+       ``cand`` has its (key, event time): the ASOF join picks any one of them), with the
+       :func:`frontier` over their keys' rows in ``cand`` and an ASOF join on visibility.
+       For a tied row ``cand`` may hold only the rows at its event time; that is enough,
+       because a usable row is among them, so the best usable row has that event time.
+    4. ``query``: step 1's row with its values from ``cand``, or step 3's row.
 
     Args:
         view: the feature view.
@@ -225,7 +224,7 @@ def point_in_time(
     Returns:
         The stages; ``.as_query()`` for a single statement.
     """
-    n, cand, tied, rest, second = (f"{prefix}{x}" for x in ("n", "cand", "tied", "rest", "second"))
+    n, cand, second = (f"{prefix}{x}" for x in ("n", "cand", "second"))
     keys = list(view.join_keys)
     aliases = [key_alias(k) for k in keys]
     carried = {f"__v{i}": feat for i, feat in enumerate(outputs)}
@@ -262,22 +261,20 @@ def point_in_time(
         f"c.{EVENT_TS} = m.{_N_EVENT}",
         f"{row_id('c')} <> m.{_N_ID}",
     ]
-    tied_sql = (
-        f"SELECT {ROW_ID} FROM {n} AS m SEMI JOIN {cand} AS c ON {' AND '.join(tie)} WHERE m.__ok"
+    tied = (
+        f"SELECT m.{ROW_ID} FROM {n} AS m SEMI JOIN {cand} AS c ON {' AND '.join(tie)} WHERE m.__ok"
     )
-    rest_sql = (
+    rest = (
         f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF}, {_N_EVENT}, {_N_CREATED} FROM {n} "
-        f"WHERE {_N_ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN (SELECT {ROW_ID} FROM {tied}))"
+        f"WHERE {_N_ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN ({tied}))"
     )
     values = [f"{quote_ident(feat)} AS {v}" for v, feat in carried.items()]
-    front = frontier(
-        view, f"SELECT * FROM {cand}", f"SELECT DISTINCT {as_keys} FROM {rest}", values
-    )
+    front = frontier(view, f"SELECT * FROM {cand}", f"SELECT DISTINCT {as_keys} FROM r", values)
     second_sql = (
-        f"SELECT r.{ROW_ID}, {idents(times, 'f')} FROM {rest} AS r "
+        f"WITH r AS MATERIALIZED ({rest}) SELECT r.*, {idents(times, 'f')} FROM r "
         f"ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
     )
-    # ``second`` has exactly the rows of ``rest``: a joined row was chosen again
+    # a row in ``second`` (the exact path) was chosen there
     firsts = {EVENT_TS: f"m.{_N_EVENT}", CREATED_TS: f"m.{_N_CREATED}"}
     firsts.update({v: f"c.{quote_ident(feat)}" for v, feat in carried.items()})
     pick = ", ".join(
@@ -294,36 +291,30 @@ def point_in_time(
         named = {EVENT_TS: chosen[0], CREATED_TS: chosen[1], **named}
     cols = [f"g.{ROW_ID}", *(f"g.{quote_ident(c)}" for c in keep)]
     cols += [f"CASE WHEN {ok} THEN g.__g{c} END AS {quote_ident(out)}" for c, out in named.items()]
-    tables = [
-        (n, first),
-        (cand, cand_sql),
-        (tied, tied_sql),
-        (rest, rest_sql),
-        (second, second_sql),
-    ]
+    tables = [(n, first), (cand, cand_sql), (second, second_sql)]
     return Staged(
         tables,
         f"SELECT {', '.join(cols)} FROM ({guarded}) AS g",
-        _leakage(view, cand, rest, second),
+        _leakage(view, cand, second),
     )
 
 
-def _leakage(view: FeatureView, cand: str, rest: str, second: str) -> str:
+def _leakage(view: FeatureView, cand: str, second: str) -> str:
     """The manifest's leakage counts of one view, from the stage tables (one row): rows where
     the naive join (the latest row before t, ttl applied, no leakage guard or lateness) chose
     a row with other ``(event_ts, created_ts)``; naive choices that had not landed at t
     (leakage guard); naive choices later than allowed_lateness (watermark).
 
-    Only ``rest`` rows count: elsewhere the chosen row is the naive choice (the latest row
-    before t, usable and untied) or there is none, so nothing differs. A tie's naive choice
-    is the tied row with the greatest created_ts.
+    Only the exact path's rows (``second``) count: elsewhere the chosen row is the naive
+    choice (the latest row before t, usable and untied) or there is none, so nothing
+    differs. A tie's naive choice is the tied row with the greatest created_ts.
     """
-    group = [*_same_key(view, "r", "c"), f"c.{EVENT_TS} = r.{_N_EVENT}"]
+    group = [*_same_key(view, "p", "c"), f"c.{EVENT_TS} = p.{_N_EVENT}"]
     top = (
-        f"SELECT r.{ROW_ID}, max(c.{CREATED_TS}) AS __top FROM {rest} AS r "
-        f"JOIN {cand} AS c ON {' AND '.join(group)} GROUP BY r.{ROW_ID}"
+        f"SELECT p.{ROW_ID}, max(c.{CREATED_TS}) AS __top FROM {second} AS p "
+        f"JOIN {cand} AS c ON {' AND '.join(group)} GROUP BY p.{ROW_ID}"
     )
-    t, n_event, n_created = f"r.{AS_OF}", f"r.{_N_EVENT}", "o.__top"
+    t, n_event, n_created = f"p.{AS_OF}", f"p.{_N_EVENT}", "o.__top"
     chosen_ok = alive(view, t, f"p.{EVENT_TS}")
     # null when nothing is chosen (or it is beyond the ttl)
     event, created = (f"CASE WHEN {chosen_ok} THEN p.{c} END" for c in (EVENT_TS, CREATED_TS))
@@ -337,9 +328,8 @@ def _leakage(view: FeatureView, cand: str, rest: str, second: str) -> str:
         late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
     return (
         f"SELECT count(*) FILTER (WHERE {changed}), count(*) FILTER (WHERE {not_landed}), "
-        f"count(*) FILTER (WHERE {late}) FROM {rest} AS r "
-        f"JOIN {second} AS p ON p.{ROW_ID} = r.{ROW_ID} "
-        f"JOIN ({top}) AS o ON o.{ROW_ID} = r.{ROW_ID}"
+        f"count(*) FILTER (WHERE {late}) FROM {second} AS p "
+        f"JOIN ({top}) AS o ON o.{ROW_ID} = p.{ROW_ID}"
     )
 
 

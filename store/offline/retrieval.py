@@ -42,7 +42,6 @@ from store.registry import Definitions, FeatureRef
 from store.training_frame import TrainingFrame
 
 _TS_TYPE = pa.timestamp("us", tz="UTC")
-_RESULT = "__parity_result"
 
 
 def get_historical_features(
@@ -113,17 +112,14 @@ def get_historical_features(
                         leakage[view.name] = tuple(con.execute(staged.leakage).fetchall()[0])
                 joined = staged.query
             done += list(outputs[view.name].values())
-        # read once, by the copy or the collect: a view, not one more table
-        with duck_errors("building the training frame"):
-            con.execute(f"CREATE TEMP VIEW {_RESULT} AS {joined}").fetchall()
         stats = {v.name: _stats(con, v, sources[v.name], frame, leakage.get(v.name)) for v in views}
         manifest = build_manifest(engine, views, refs, frame, stats, full_feature_names)
         manifest["build_seconds"] = round(time.perf_counter() - started, 3)
         table = None
         if out_path is not None:
-            _copy(con, [*frame.columns, *done], Path(out_path), manifest)
+            _copy(con, joined, [*frame.columns, *done], Path(out_path), manifest)
         else:
-            table = _collect(con, frame, done, views, outputs)
+            table = _collect(con, joined, frame, done, views, outputs)
     finally:
         con.close()
     manifest["build_seconds"] = round(time.perf_counter() - started, 3)
@@ -151,16 +147,15 @@ def _stats(
     counted; an aggregation chooses no single row, so they do not apply)."""
     with duck_errors(f"feature view {view.name!r}: reading the watermark"):
         mark = con.execute(f"SELECT max({CREATED_TS}) FROM ({source})").fetchall()[0][0]
-        beyond = f"{AS_OF} > {ts_literal(mark)}" if isinstance(mark, datetime) else "true"
-        counts = con.execute(
-            f"SELECT count(*) FILTER (WHERE {beyond}) FROM ({frame.sql()})"
-        ).fetchall()[0]
+        after = f"{AS_OF} > {ts_literal(mark)}" if isinstance(mark, datetime) else "true"
+        sql = f"SELECT count(*) FILTER (WHERE {after}) FROM ({frame.sql()})"
+        beyond = con.execute(sql).fetchall()[0][0]
     leak = leak or (None, None, None)
     return ViewStats(
         changed_vs_naive=_int(leak[0]),
         naive_not_landed=_int(leak[1]),
         naive_too_late=_int(leak[2]),
-        beyond_watermark=int(counts[0]),
+        beyond_watermark=int(beyond),
         watermark=mark if isinstance(mark, datetime) else None,
     )
 
@@ -171,12 +166,13 @@ def _int(value: object) -> int | None:
 
 def _collect(
     con: duckdb.DuckDBPyConnection,
+    joined: str,
     frame: EntityFrame,
     done: list[str],
     views: list[FeatureView],
     outputs: dict[str, dict[str, str]],
 ) -> pa.Table:
-    sql = f"SELECT {idents(done)} FROM {_RESULT} ORDER BY {ROW_ID}"
+    sql = f"SELECT {idents(done)} FROM ({joined}) AS r ORDER BY {ROW_ID}"
     with duck_errors("building the training frame"):
         result = con.sql(sql).to_arrow_table()
     base = frame.table if frame.table is not None else pq.read_table(frame.path)
@@ -191,13 +187,17 @@ def _collect(
 
 
 def _copy(
-    con: duckdb.DuckDBPyConnection, columns: list[str], out_path: Path, manifest: dict[str, Any]
+    con: duckdb.DuckDBPyConnection,
+    joined: str,
+    columns: list[str],
+    out_path: Path,
+    manifest: dict[str, Any],
 ) -> None:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     blob = quote_literal(json.dumps(manifest, sort_keys=True, default=str))
     options = f"FORMAT parquet, KV_METADATA {{'parity.manifest': {blob}}}"
     sql = (
-        f"COPY (SELECT {idents(columns)} FROM {_RESULT} ORDER BY {ROW_ID}) "
+        f"COPY (SELECT {idents(columns)} FROM ({joined}) AS r ORDER BY {ROW_ID}) "
         f"TO {quote_literal(str(out_path))} ({options})"
     )
     with duck_errors(f"writing the training frame to {out_path}"):
