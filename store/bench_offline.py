@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -153,8 +154,10 @@ def run(
 ) -> list[dict[str, Any]]:
     """Run every case at ``scale`` (``small`` or ``large``); one subprocess per case and run.
 
-    With ``repeat`` > 1 the cases are interleaved and each one's fastest run is kept (the
-    machine may be shared); peak memory is the highest of its runs.
+    With ``repeat`` > 1 the cases are interleaved: each round runs every case once. A case's
+    seconds are its fastest run and its peak memory the highest; its ratio to the plain ASOF
+    join is the median over rounds of the ratio within a round, which a shared machine's
+    slow spells disturb less than a ratio of two fastest runs.
 
     Returns:
         One dict per case: scale, case, feature_rows, entity_rows, seconds, rows_per_s,
@@ -165,30 +168,31 @@ def run(
     folder = Path(data_dir)
     generate(folder, scale)
     n_rows, n_ents = SCALES[scale]
-    best: dict[str, tuple[float, int]] = {}
+    runs: dict[str, list[float]] = {}
+    peak: dict[str, int] = {}
     for _ in range(max(repeat, 1)):
         for case in cases or CASES:
             seconds, rss_kb = _subprocess(case, scale, folder, memory_limit, threads)
-            old = best.get(case, (float("inf"), 0))
-            best[case] = (min(old[0], seconds), max(old[1], rss_kb))
-    results: list[dict[str, Any]] = [
+            runs.setdefault(case, []).append(seconds)
+            peak[case] = max(peak.get(case, 0), rss_kb)
+    plain = runs.get("plain_asof")
+    return [
         {
             "scale": scale,
             "case": case,
             "feature_rows": n_rows,
             "entity_rows": n_ents,
-            "seconds": round(seconds, 3),
-            "rows_per_s": round(n_ents / seconds),
-            "peak_rss_mb": round(rss_kb / 1024),
+            "seconds": round(min(times), 3),
+            "rows_per_s": round(n_ents / min(times)),
+            "peak_rss_mb": round(peak[case] / 1024),
+            "ratio_to_plain_asof": (
+                round(statistics.median(t / p for t, p in zip(times, plain, strict=True)), 2)
+                if plain
+                else None
+            ),
         }
-        for case, (seconds, rss_kb) in best.items()
+        for case, times in runs.items()
     ]
-    plain: float | None = next(
-        (float(r["seconds"]) for r in results if r["case"] == "plain_asof"), None
-    )
-    for r in results:
-        r["ratio_to_plain_asof"] = round(r["seconds"] / plain, 2) if plain else None
-    return results
 
 
 def _subprocess(

@@ -370,6 +370,15 @@ def bench(
         "bench-data"
     ),
     memory_limit: Annotated[str, typer.Option(help="DuckDB memory limit.")] = "4GB",
+    repeat: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Offline: run every case this many times, interleaved; keep each case's "
+            "fastest time and the median ratio to the plain ASOF join (use 3+ on a busy "
+            "machine).",
+        ),
+    ] = 1,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the results as JSON here.")
     ] = None,
@@ -386,18 +395,20 @@ def bench(
     for name in parts:
         console.rule(f"[bold]bench: {name}")
         with console.status(f"running the {name} benchmark..."):
-            results[name] = _bench_part(name, scale, data, memory_limit)
+            results[name] = _bench_part(name, scale, data, memory_limit, repeat)
         _print_rows(f"{name} ({scale})" if name == "offline" else name, results[name])
     if json_out is not None:
         json_out.write_text(json.dumps(results, indent=2, default=str))
         console.print(f"Wrote {json_out}")
 
 
-def _bench_part(name: str, scale: str, data: Path, memory_limit: str) -> list[dict[str, Any]]:
+def _bench_part(
+    name: str, scale: str, data: Path, memory_limit: str, repeat: int
+) -> list[dict[str, Any]]:
     if name == "offline":
         from store import bench_offline
 
-        return bench_offline.run(scale, data / "offline", memory_limit=memory_limit)
+        return bench_offline.run(scale, data / "offline", memory_limit=memory_limit, repeat=repeat)
     if name == "online":
         from store import bench_online
 
