@@ -224,7 +224,7 @@ def point_in_time(
     Returns:
         The stages; ``.as_query()`` for a single statement.
     """
-    n, cand, second = (f"{prefix}{x}" for x in ("n", "cand", "second"))
+    n, cand, rest, second = (f"{prefix}{x}" for x in ("n", "cand", "rest", "second"))
     keys = list(view.join_keys)
     aliases = [key_alias(k) for k in keys]
     carried = {f"__v{i}": feat for i, feat in enumerate(outputs)}
@@ -264,15 +264,17 @@ def point_in_time(
     tied = (
         f"SELECT m.{ROW_ID} FROM {n} AS m SEMI JOIN {cand} AS c ON {' AND '.join(tie)} WHERE m.__ok"
     )
-    rest = (
+    rest_sql = (
         f"SELECT {ROW_ID}, {idents(aliases)}, {AS_OF}, {_N_EVENT}, {_N_CREATED} FROM {n} "
         f"WHERE {_N_ID} IS NOT NULL AND (NOT __ok OR {ROW_ID} IN ({tied}))"
     )
     values = [f"{quote_ident(feat)} AS {v}" for v, feat in carried.items()]
-    front = frontier(view, f"SELECT * FROM {cand}", f"SELECT DISTINCT {as_keys} FROM r", values)
+    front = frontier(
+        view, f"SELECT * FROM {cand}", f"SELECT DISTINCT {as_keys} FROM {rest}", values
+    )
     second_sql = (
-        f"WITH r AS MATERIALIZED ({rest}) SELECT r.*, {idents(times, 'f')} FROM r "
-        f"ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
+        f"WITH {rest} AS MATERIALIZED ({rest_sql}) SELECT r.*, {idents(times, 'f')} "
+        f"FROM {rest} AS r ASOF LEFT JOIN ({front}) AS f ON {asof_on(view, 'r', 'f')}"
     )
     # a row in ``second`` (the exact path) was chosen there
     firsts = {EVENT_TS: f"m.{_N_EVENT}", CREATED_TS: f"m.{_N_CREATED}"}
