@@ -31,7 +31,6 @@ from store.audit.parity import (
     KEY_LEVEL,
     MISSING,
     NEWER,
-    NOT_MATERIALIZED,
     STALE,
     VERSION,
     _classify,
@@ -39,6 +38,7 @@ from store.audit.parity import (
     _Tally,
     _value,
     key_hash,
+    materialized_at,
 )
 from store.offline import plan
 from store.offline.aggregate import tiles_at
@@ -130,11 +130,9 @@ def audit_aggregation(
 ) -> tuple[_Tally, int, datetime | None]:
     """Compare one aggregation view at its watermark ``T``: (tally, keys compared, ``T``)."""
     tally = _Tally()
-    mark = online.get_watermark(view)
-    if mark is None:
-        tally.add(KEY_LEVEL, NOT_MATERIALIZED, {"view": view.name})
+    as_of = materialized_at(online, view, tally)
+    if as_of is None:
         return tally, 0, None
-    as_of, _ = mark
     tiles = tiles_at(offline, view, as_of)
     keys = list(view.join_keys)
     newest: dict[bytes, int] = {}

@@ -77,6 +77,15 @@ def key_hash(entity_key: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(entity_key, digest_size=8).digest(), "big")
 
 
+def materialized_at(online: OnlineStore, view: FeatureView, tally: _Tally) -> datetime | None:
+    """The view's materialization watermark ``T``, or None (tallied as not materialized)."""
+    mark = online.get_watermark(view)
+    if mark is None:
+        tally.add(KEY_LEVEL, NOT_MATERIALIZED, {"view": view.name})
+        return None
+    return mark[0]
+
+
 def audit_view(
     offline: OfflineEngine,
     online: OnlineStore,
@@ -87,11 +96,9 @@ def audit_view(
 ) -> tuple[_Tally, int, datetime | None]:
     """Compare one view; returns the tally, the number of keys compared and ``T``."""
     tally = _Tally()
-    mark = online.get_watermark(view)
-    if mark is None:
-        tally.add(KEY_LEVEL, NOT_MATERIALIZED, {"view": view.name})
+    as_of = materialized_at(online, view, tally)
+    if as_of is None:
         return tally, 0, None
-    as_of, _ = mark
     snap = snapshot(offline, view, as_of).read_all()
     ekeys = entity_keys_from_table(snap, view.join_keys).to_pylist() if snap.num_rows else []
     prefix, suffix = key_prefix(online.project), key_suffix(view.name)
