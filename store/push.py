@@ -24,6 +24,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from store.aggregation import AggregationView
+from store.convert import BadValue, to_array
 from store.definitions import FeatureView, ParquetSource
 from store.errors import PushError
 from store.offline.aggregate import tiles_at
@@ -72,10 +73,10 @@ def push_rows(
             f"feature view {view.name!r}: push needs a ParquetSource with a created_timestamp "
             "column (to record when pushed rows landed); add created_timestamp= to its source"
         )
-    table = _as_table(rows, view)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     schema = offline.source_schema(view)
-    table = _conform(table, schema, view, _partition_columns(offline, view), now)
+    given = _as_columns(rows, view, schema)
+    table = _conform(given, schema, view, _partition_columns(offline, view), now)
     path = _append(table, push_dir(offline.data_dir, view.name), now)
     dropped = _late_rows(table, view, source.event_timestamp, now)
     if isinstance(view, AggregationView):
@@ -101,32 +102,46 @@ def push_rows(
     return PushResult(view.name, table.num_rows, written, skipped, dropped, path)
 
 
-def _as_table(rows: object, view: FeatureView) -> pa.Table:
-    if isinstance(rows, pa.Table):
-        return rows
+Columns = dict[str, pa.Array | pa.ChunkedArray | list[Any]]
+
+
+def _as_columns(rows: object, view: FeatureView, schema: pa.Schema) -> Columns:
+    """The pushed columns as given: Arrow columns, or Python values from a list of dicts."""
     if isinstance(rows, pd.DataFrame):
-        return pa.Table.from_pandas(rows, preserve_index=False)
+        rows = pa.Table.from_pandas(rows, preserve_index=False)
     if isinstance(rows, str | Path):
-        path = Path(rows)
-        if not path.is_file():
-            raise PushError(f"push to {view.name!r}: file {path} not found")
-        try:
-            return pcsv.read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise PushError(f"push to {view.name!r}: cannot read {path}: {exc}") from exc
-    if isinstance(rows, Sequence) and all(isinstance(r, Mapping) for r in rows):
-        try:
-            return pa.Table.from_pylist([dict(r) for r in rows])
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise PushError(f"push to {view.name!r}: rows have mixed types: {exc}") from exc
+        rows = _read_file(Path(rows), view, schema)
+    if isinstance(rows, pa.Table):
+        return {name: rows.column(name) for name in rows.column_names}
+    if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise PushError(
+                f"push to {view.name!r}: every row must be a mapping of column to value"
+            )
+        names = list(dict.fromkeys(name for r in rows for name in r))
+        return {name: [r.get(name) for r in rows] for name in names}
     raise PushError(
         f"push to {view.name!r}: rows must be a DataFrame, an Arrow table, a Parquet/CSV path "
         "or a list of dicts"
     )
 
 
+def _read_file(path: Path, view: FeatureView, schema: pa.Schema) -> pa.Table:
+    if not path.is_file():
+        raise PushError(f"push to {view.name!r}: file {path} not found")
+    try:
+        if path.suffix != ".csv":
+            return pq.read_table(path)
+        # CSV is text: each cell is parsed as its column's type (Arrow's CSV parser refuses
+        # "7.5" for an integer column and a bare number for a timestamp column).
+        types = {f.name: f.type for f in schema}
+        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PushError(f"push to {view.name!r}: cannot read {path}: {exc}") from exc
+
+
 def _conform(
-    table: pa.Table,
+    table: Columns,
     schema: pa.Schema,
     view: FeatureView,
     partitions: set[str],
@@ -135,30 +150,27 @@ def _conform(
     source = view.source
     assert isinstance(source, ParquetSource)
     where = f"push to {view.name!r}"
-    if table.num_rows == 0:
+    n_rows = len(next(iter(table.values()))) if table else 0
+    if n_rows == 0:
         raise PushError(f"{where}: no rows")
     created = source.created_timestamp
     assert created is not None
-    unknown = [c for c in table.column_names if c not in schema.names and c != created]
+    unknown = [c for c in table if c not in schema.names and c != created]
     if unknown:
         raise PushError(f"{where}: unknown column(s) {unknown}; the source has {schema.names}")
     columns: dict[str, pa.Array] = {}
     for field in schema:
         if field.name == created:
-            columns[created] = pa.array([now] * table.num_rows, field.type)
+            columns[created] = pa.array([now] * n_rows, field.type)
             continue
-        if field.name not in table.column_names:
+        if field.name not in table:
             if field.name in partitions:
                 continue
             raise PushError(f"{where}: missing column {field.name!r} (a {field.type} column)")
-        col = table.column(field.name)
         try:
-            columns[field.name] = col.cast(field.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise PushError(
-                f"{where}: column {field.name!r} is {col.type}, cannot be read as {field.type}: "
-                f"{exc}"
-            ) from exc
+            columns[field.name] = to_array(table[field.name], field.type)
+        except BadValue as exc:
+            raise PushError(f"{where}: row {exc.row}: column {field.name!r} {exc.detail}") from None
     required = [*view.join_keys, source.event_timestamp]
     for name in required:
         nulls = columns[name].null_count
