@@ -7,6 +7,9 @@ The tree (callers catch the root, or a built-in where they expect one)::
     ├── DefinitionError(ValueError)      a feature definition is wrong (names object and fix)
     ├── RegistryError                    nothing applied yet, or registry file unreadable
     ├── FeatureNotFoundError(KeyError)   unknown view, feature or feature service
+    │   ├── FeatureViewNotFoundError     unknown feature view (names the defined ones)
+    │   ├── FeatureServiceNotFoundError  unknown feature service
+    │   ├── PushSourceNotFoundError      unknown push source (or view) to push to
     │   └── AmbiguousFeatureError(ValueError)  a short feature name that several views
     │                                          have: the request must qualify it
     ├── EntityFrameError(ValueError)     a bad training request or online entity rows
@@ -45,6 +48,19 @@ class FeatureNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
         return str(self.args[0]) if self.args else ""
+
+
+class FeatureViewNotFoundError(FeatureNotFoundError):
+    """An unknown feature view (Feast's ``FeatureViewNotFoundException``)."""
+
+
+class FeatureServiceNotFoundError(FeatureNotFoundError):
+    """An unknown feature service (Feast's ``FeatureServiceNotFoundException``)."""
+
+
+class PushSourceNotFoundError(FeatureNotFoundError):
+    """A push names neither a push source nor a feature view (Feast's
+    ``PushSourceNotFoundException``)."""
 
 
 class AmbiguousFeatureError(FeatureNotFoundError, ValueError):
