@@ -14,6 +14,7 @@ from store.definitions import (
     FeatureView,
     Field,
     ParquetSource,
+    PushSource,
 )
 from store.errors import (
     AmbiguousFeatureError,
@@ -22,9 +23,12 @@ from store.errors import (
     DefinitionError,
     EntityFrameError,
     FeatureNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     OfflineStoreError,
     OnlineStoreError,
     PushError,
+    PushSourceNotFoundError,
     RegistryError,
     RequestDataError,
     SourceError,
@@ -33,6 +37,7 @@ from store.errors import (
 from store.feature_store import FeatureStore
 from store.ondemand import OnDemandFeatureView
 from store.online_response import OnlineResponse, Status
+from store.push import PushMode, PushResult
 from store.training_frame import TrainingFrame
 
 __version__ = "0.1.0"
@@ -49,8 +54,10 @@ __all__ = [
     "EntityFrameError",
     "FeatureNotFoundError",
     "FeatureService",
+    "FeatureServiceNotFoundError",
     "FeatureStore",
     "FeatureView",
+    "FeatureViewNotFoundError",
     "Field",
     "OfflineStoreError",
     "OnDemandFeatureView",
@@ -58,6 +65,10 @@ __all__ = [
     "OnlineStoreError",
     "ParquetSource",
     "PushError",
+    "PushMode",
+    "PushResult",
+    "PushSource",
+    "PushSourceNotFoundError",
     "RegistryError",
     "RequestDataError",
     "SourceError",
