@@ -6,23 +6,24 @@ Library errors become one red line and exit code 2; nothing here talks to DuckDB
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from store.cli_audit import audit_app
-from store.errors import StoreError
-from store.feature_store import FeatureStore
+from store.cli_errors import ErrorHandlingGroup, feature_spec
+
+if TYPE_CHECKING:
+    from store.feature_store import FeatureStore
 
 app = typer.Typer(
+    cls=ErrorHandlingGroup,
     name="parity",
     help=(
         "Parity: a point-in-time correct feature store. Run commands inside a feature repo "
@@ -36,7 +37,6 @@ redis_app = typer.Typer(help="Manage the embedded redis-server the store starts 
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
 console = Console()
-err = Console(stderr=True)
 
 RepoOpt = Annotated[
     Path,
@@ -55,6 +55,8 @@ FeaturesOpt = Annotated[
 
 
 def _store(repo: Path) -> FeatureStore:
+    from store.feature_store import FeatureStore  # lazily: `parity --help` stays fast
+
     return FeatureStore(repo)
 
 
@@ -73,6 +75,8 @@ def _parse_time(text: str | None, *, what: str) -> datetime | None:
 @contextmanager
 def _view_progress() -> Iterator[Callable[[str, int], None]]:
     """A progress line per view; yields the callback the facade reports rows written to."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -142,11 +146,8 @@ def training_frame(
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
     """Build a point-in-time correct training frame and stream it to a Parquet file."""
-    spec: list[str] | str = (
-        features[0] if len(features) == 1 and ":" not in features[0] else features
-    )
     frame = _store(repo).get_historical_features(
-        entities, spec, full_feature_names=full_feature_names, out_path=out
+        entities, feature_spec(features), full_feature_names=full_feature_names, out_path=out
     )
     _print_manifest(frame.manifest)
     console.print(f"Wrote {out}")
@@ -161,10 +162,16 @@ def _print_manifest(manifest: dict[str, Any]) -> None:
             name,
             str(info.get("version", "")),
             ", ".join(info.get("features", [])),
-            f"{info.get('leakage', {}).get('changed_vs_naive_join', 0):,}",
+            _count(info.get("leakage", {}).get("changed_vs_naive_join")),
             f"{info.get('beyond_watermark', 0):,}",
         )
     console.print(table)
+
+
+def _count(value: int | None) -> str:
+    """A manifest count; None where it does not apply (a window aggregation chooses no row:
+    `parity audit leakage` counts its changed windows)."""
+    return "n/a (window: see `parity audit leakage`)" if value is None else f"{value:,}"
 
 
 @app.command()
@@ -246,11 +253,8 @@ def get(
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
     """Read features from the online store, with each value's status and age."""
-    spec: list[str] | str = (
-        features[0] if len(features) == 1 and ":" not in features[0] else features
-    )
     resp = _store(repo).get_online_features(
-        spec, _parse_entity(entity), full_feature_names=full_feature_names
+        feature_spec(features), _parse_entity(entity), full_feature_names=full_feature_names
     )
     if as_json:
         console.print_json(json.dumps(resp.to_dict(include_metadata=True), default=str))
@@ -324,10 +328,14 @@ def features(
 
 @redis_app.command("status")
 def redis_status(repo: RepoOpt = Path(".")) -> None:
-    """Say which Redis the repo uses and whether it answers."""
+    """Say which Redis the repo uses and whether it answers (never starts or stops it)."""
     store = _store(repo)
-    store.online.ping()
-    console.print(f"Redis at {store.online.url} answers.")
+    up, where = store.online.status()
+    if up:
+        console.print(f"Redis at {where} answers.")
+        return
+    console.print(f"Redis at {where} is not running.")
+    raise typer.Exit(1)
 
 
 @redis_app.command("stop")
@@ -398,6 +406,7 @@ def bench(
             results[name] = _bench_part(name, scale, data, memory_limit, repeat)
         _print_rows(f"{name} ({scale})" if name == "offline" else name, results[name])
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2, default=str))
         console.print(f"Wrote {json_out}")
 
@@ -459,9 +468,5 @@ def quickstart(
 
 
 def main() -> None:
-    """Entry point of the ``parity`` script."""
-    try:
-        app()
-    except StoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+    """Entry point of the ``parity`` script (errors: see :mod:`store.cli_errors`)."""
+    app()

@@ -10,15 +10,16 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
 from store.definitions import FeatureView
-from store.errors import RegistryError
+from store.errors import RegistryError, unknown_name
 from store.materialize import MaterializeResult, Progress, materialize_views
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import get_historical_features
@@ -31,6 +32,9 @@ from store.push import PushResult, push_rows
 from store.registry import Definitions, FeatureRef, Plan, Registry, load_definitions
 from store.registry import resolve_features as _resolve
 from store.training_frame import TrainingFrame
+
+if TYPE_CHECKING:
+    from store.audit.replay import ReplayView
 
 EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
 
@@ -407,10 +411,46 @@ class FeatureStore:
         from store.served_log import read_served_log
 
         table = read_served_log(self.data_dir) if log is None else log
-        logged = set(table.column("view").to_pylist()) & set(self.definitions.views)
-        names = sorted(logged if views is None else set(views) & logged)
-        chosen = {v.name: (v, ver) for v, ver in self.applied_views(names)} if names else {}
-        return replay_audit(self.offline, chosen, table, min_match_rate=min_match_rate)
+        defs = self.definitions
+        known = [*defs.views, *defs.on_demand]
+        for name in views or []:
+            if name not in known:
+                raise unknown_name("view", name, known)
+        names = list(dict.fromkeys(views)) if views else known
+        plain = [n for n in names if n in defs.views]
+        versions = {v.name: ver for v, ver in self.applied_views(plain)} if plain else {}
+        _, offline_fn = self._audit_paths()
+        return replay_audit(
+            [self._replay_view(n, versions) for n in names],
+            table,
+            offline_fn,
+            min_match_rate=min_match_rate,
+        )
+
+    def _replay_view(self, name: str, versions: Mapping[str, str]) -> ReplayView:
+        """What the replay audit needs of one view (feature, aggregation or on-demand)."""
+        from store.audit.pit import GUARDED, choices
+        from store.audit.replay import ReplayView
+
+        defs = self.definitions
+        if name in defs.on_demand:
+            odfv = defs.on_demand[name]
+            columns: dict[str, pa.DataType] = {}
+            for ref in self.resolve(odfv.sources):
+                columns |= {k: t.arrow for k, t in defs.view(ref.view).join_keys.items()}
+            columns |= {f.name: f.type.arrow for f in odfv.request_fields}
+            types = {f.name: f.type for f in odfv.fields}
+            return ReplayView(name, odfv.version, types, columns)
+        view = defs.view(name)
+        version = versions[name]
+        columns = {k: t.arrow for k, t in view.join_keys.items()}
+        types = {f.name: f.type for f in view.fields}
+
+        def chosen(entities: pa.Table) -> list[Any]:
+            return choices(self.offline, view, entities).column(GUARDED[0]).to_pylist()  # type: ignore[no-any-return]
+
+        windowed = isinstance(view, AggregationView)
+        return ReplayView(name, version, types, columns, None if windowed else chosen)
 
     def audit_drift(
         self,
