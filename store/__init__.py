@@ -6,7 +6,7 @@ the same values from Redis; audit the two against each other.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from store.errors import (
     AmbiguousFeatureError,
@@ -24,7 +24,7 @@ from store.errors import (
     StoreError,
 )
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from store.aggregation import Aggregation, AggregationView
     from store.definitions import (
         DuckDBSource,
@@ -58,7 +58,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _typing.Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'store' has no attribute {name!r}")

@@ -24,7 +24,7 @@ _err = Console(stderr=True)
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` as the command's error line; return the exit to raise (code 2)."""
-    _err.print(f"[bold red]error:[/] {message}", markup=True, highlight=False)
+    _err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(USAGE_ERROR)
 
 

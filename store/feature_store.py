@@ -35,6 +35,7 @@ from store.training_frame import TrainingFrame
 
 if TYPE_CHECKING:
     from store.audit.replay import ReplayView
+    from store.ondemand import OnDemandFeatureView
 
 EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
 
@@ -472,19 +473,28 @@ class FeatureStore:
         from store.audit.inputs import as_table, declared_types, definition_thresholds
         from store.served_log import read_served_log
 
-        views = list(self.definitions.views.values())
+        defs = self.definitions
+        views = list(defs.views.values())
         base = as_table(baseline, what="baseline")
-        types = declared_types(views)
+        declared: list[FeatureView | OnDemandFeatureView] = [*views, *defs.on_demand.values()]
+        types = declared_types(declared)
         names = list(features) if features is not None else None
+        candidates = [n for n in base.column_names if n in types]
+        for name in names or []:
+            if name not in candidates:
+                raise unknown_name("feature of the baseline", name, candidates)
         cur: Any
         if current is None:
-            wanted = names or [n for n in base.column_names if n in types]
+            wanted = names or candidates
             log = read_served_log(self.data_dir)
-            cur = served_columns(log, {n: types[n] for n in wanted if n in types})
+            cur = served_columns(log, {n: types[n] for n in wanted})
         else:
             cur = as_table(current, what="current")
         have = set(cur) if isinstance(cur, dict) else set(cur.column_names)
-        shared = names or [n for n in base.column_names if n in have]
-        chosen = {n: types[n] for n in shared if n in types}
-        limits = {n: t for n, t in definition_thresholds(views).items() if n in chosen}
+        for name in names or []:
+            if name not in have:
+                raise unknown_name("feature of the current frame", name, sorted(have))
+        shared = names or [n for n in candidates if n in have]
+        chosen = {n: types[n] for n in shared}
+        limits = {n: t for n, t in definition_thresholds(declared).items() if n in chosen}
         return drift_audit(base, cur, chosen, limits)
