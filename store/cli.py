@@ -229,33 +229,36 @@ def _print_materialize(results: list[Any]) -> None:
     console.print(table)
 
 
-def _parse_entity(items: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for item in items:
-        row: dict[str, Any] = {}
-        for part in item.split(","):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"--entity {item!r}: use key=value[,key=value]")
-            row[key.strip()] = json.loads(value) if value.strip().lstrip("-").isdigit() else value
-        rows.append(row)
-    return rows
-
-
 @app.command()
 def get(
     features: FeaturesOpt,
     entity: Annotated[
-        list[str], typer.Option("--entity", "-e", help="Entity key, e.g. user_id=42 (repeat).")
+        list[str],
+        typer.Option(
+            "--entity",
+            "-e",
+            help=(
+                "One entity row: its join keys and any request data of on-demand features, "
+                "as key=value pairs separated by commas, e.g. -e user_id=1,merchant_id=3,"
+                "amount=20.5 (repeat -e for more rows). Values are read as their declared "
+                "type: 42, 20.5, NaN, true/false, an ISO 8601 time, JSON for a list, null; "
+                'put a value with a comma in double quotes: name="a,b".'
+            ),
+        ),
     ],
     repo: RepoOpt = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
-    """Read features from the online store, with each value's status and age."""
-    resp = _store(repo).get_online_features(
-        feature_spec(features), _parse_entity(entity), full_feature_names=full_feature_names
-    )
+    """Read features from the online store: a row per entity and feature with its value,
+    status (PRESENT, MISSING, EXPIRED, VERSION_MISMATCH) and age."""
+    from store.cli_values import parse_entity
+
+    store = _store(repo)
+    spec = feature_spec(features)
+    types = store.entity_columns(spec)
+    rows = [parse_entity(item, types) for item in entity]
+    resp = store.get_online_features(spec, rows, full_feature_names=full_feature_names)
     if as_json:
         console.print_json(json.dumps(resp.to_dict(include_metadata=True), default=str))
         return
@@ -264,21 +267,34 @@ def get(
 
 def _print_online(resp: Any) -> None:
     table = Table(title=f"Online features at {resp.read_at:%Y-%m-%d %H:%M:%S} UTC")
-    keys = list(resp.entity_rows[0]) if resp.entity_rows else []
-    for key in keys:
-        table.add_column(key, style="bold")
-    for col in resp.columns:
-        table.add_column(col.name)
-    colours = {"PRESENT": "", "MISSING": "dim", "EXPIRED": "yellow", "VERSION_MISMATCH": "red"}
+    for col in ("entity", "feature", "value", "status", "age"):
+        table.add_column(col, justify="right" if col in ("value", "age") else "left")
+    colours = {"PRESENT": "green", "MISSING": "dim", "EXPIRED": "yellow"}
     for i, row in enumerate(resp.entity_rows):
-        cells = [str(row[k]) for k in keys]
+        entity = ",".join(f"{k}={v}" for k, v in row.items())
         for col in resp.columns:
             status = str(col.statuses[i])
-            value = col.values[i]
-            text = _fmt(value) if status == "PRESENT" else status.lower()
-            cells.append(f"[{colours[status]}]{text}[/]" if colours[status] else text)
-        table.add_row(*cells)
+            value = _fmt(col.values[i]) if status == "PRESENT" else ""
+            colour = colours.get(status, "red")
+            event = col.event_timestamps[i]
+            age = "" if event is None else _age(resp.read_at - event)
+            table.add_row(entity, col.name, value, f"[{colour}]{status}[/]", age)
+            entity = ""
+        table.add_section()
     console.print(table)
+
+
+def _age(delta: Any) -> str:
+    """``now - event_ts`` in its two largest units: ``2d 3h``, ``5h 12m``, ``40s``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+    parts = [
+        (seconds // size % (24 if u == "h" else 60 if u in "ms" else 10**9), u) for u, size in units
+    ]
+    shown = [f"{n}{u}" for n, u in parts if n][:2] if seconds else ["0s"]
+    return " ".join(shown)
 
 
 def _fmt(value: Any) -> str:

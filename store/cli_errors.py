@@ -8,6 +8,7 @@ its type), never a traceback with exit code 1. ``PARITY_DEBUG=1`` prints the tra
 from __future__ import annotations
 
 import os
+import sys
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -36,6 +37,10 @@ class ErrorHandlingGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # the CLI's own: usage errors exit 2, typer.Exit keeps its code
+        except BrokenPipeError:  # `parity ... | head`: the reader left; not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except StoreError as exc:
             raise fail(_escape(str(exc))) from exc
         except Exception as exc:

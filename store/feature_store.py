@@ -36,6 +36,7 @@ from store.training_frame import TrainingFrame
 if TYPE_CHECKING:
     from store.audit.replay import ReplayView
     from store.ondemand import OnDemandFeatureView
+    from store.types import ValueType
 
 EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
 
@@ -224,6 +225,17 @@ class FeatureStore:
             ViewRead(defs.view(name), versions[name], feats) for name, feats in by_view.items()
         ]
         return reads, refs, od
+
+    def entity_columns(self, features: Sequence[str] | str) -> dict[str, ValueType]:
+        """The columns an entity row of ``features`` takes, with their declared types: the
+        join keys of every view read, then the request data of on-demand views."""
+        od = plan_on_demand(self.definitions, self.resolve(features))
+        out: dict[str, ValueType] = {}
+        for ref in od.fetch:
+            out |= self.definitions.view(ref.view).join_keys
+        for name in dict.fromkeys(r.view for r in od.computed):
+            out |= {f.name: f.type for f in self.definitions.on_demand[name].request_fields}
+        return out
 
     def get_online_features(
         self,

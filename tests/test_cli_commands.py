@@ -150,3 +150,23 @@ def test_help_imports_no_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_get_parses_keys_and_request_data_by_declared_type(repo: Path) -> None:
+    """Item 3: `amount=20.5` is a float; status and age are shown; the syntax is in --help."""
+    code, text = _run("get", "--repo", str(repo), "-f", "ratio", "-f", "agg:n_2h",
+                      "-e", "user_id=1,x=20.5", "-e", "user_id=2, x=7")  # fmt: skip
+    assert code == 0, text
+    assert "status" in text and "age" in text and "PRESENT" in text
+    code, text = _run("get", "--repo", str(repo), "-f", "ratio", "-f", "agg:amount_2h",
+                      "-e", "user_id=1,x=20.5", "--json")  # fmt: skip
+    data = json.loads(text)
+    assert data["share"][0] == pytest.approx(20.5 / data["amount_2h"][0])
+    code, text = _run("get", "--repo", str(repo), "-f", "ratio", "-e", "user_id=1,x=abc")
+    assert code == 2 and "'x'" in text and "float64" in text, text
+    code, text = _run("get", "--repo", str(repo), "-f", "ratio", "-e", "user_id=1.5,x=1")
+    assert code == 2 and "'user_id'" in text and "int64" in text, text
+    code, text = _run("get", "--repo", str(repo), "-f", "ratio", "-e", "user_id=1,y=1")
+    assert code == 2 and "user_id, x" in text, text
+    code, text = _run("get", "--help")
+    assert "key=value" in text and "request data" in " ".join(text.split())
