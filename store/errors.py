@@ -107,3 +107,20 @@ class PushError(StoreError, ValueError):
 
 class AuditError(StoreError):
     """An audit could not be run."""
+
+
+def unknown_name(
+    what: str,
+    name: str,
+    known: list[str] | tuple[str, ...],
+    *,
+    cls: type[FeatureNotFoundError] = FeatureNotFoundError,
+) -> FeatureNotFoundError:
+    """The error (a ``cls``) for a name that is not one of ``known``: it names the candidates
+    (the closest first), so a typo is never taken for an empty, green result."""
+    import difflib
+
+    close = difflib.get_close_matches(name, known, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    listed = ", ".join(sorted(known)) or "none"
+    return cls(f"unknown {what} {name!r}{hint}; known: {listed}")

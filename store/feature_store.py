@@ -10,11 +10,12 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
 
+from store.aggregation import AggregationView
 from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
 from store.definitions import Entity, FeatureService, FeatureView
@@ -23,6 +24,7 @@ from store.errors import (
     FeatureServiceNotFoundError,
     PushSourceNotFoundError,
     RegistryError,
+    unknown_name,
 )
 from store.materialize import MaterializeResult, Progress, materialize_views
 from store.offline.engine import OfflineEngine
@@ -36,6 +38,11 @@ from store.push import PushMode, PushResult, push_rows, push_to_views
 from store.registry import Definitions, FeatureRef, Plan, Registry, load_definitions
 from store.registry import resolve_features as _resolve
 from store.training_frame import TrainingFrame
+
+if TYPE_CHECKING:
+    from store.audit.replay import ReplayView
+    from store.ondemand import OnDemandFeatureView
+    from store.types import ValueType
 
 EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
 EntityRows: TypeAlias = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
@@ -314,6 +321,17 @@ class FeatureStore:
         ]
         return reads, refs, od
 
+    def entity_columns(self, features: Sequence[str] | str) -> dict[str, ValueType]:
+        """The columns an entity row of ``features`` takes, with their declared types: the
+        join keys of every view read, then the request data of on-demand views."""
+        od = plan_on_demand(self.definitions, self.resolve(features))
+        out: dict[str, ValueType] = {}
+        for ref in od.fetch:
+            out |= self.definitions.view(ref.view).join_keys
+        for name in dict.fromkeys(r.view for r in od.computed):
+            out |= {f.name: f.type for f in self.definitions.on_demand[name].request_fields}
+        return out
+
     def get_online_features(
         self,
         features: Sequence[str] | str | FeatureService,
@@ -565,10 +583,46 @@ class FeatureStore:
         from store.served_log import read_served_log
 
         table = read_served_log(self.data_dir) if log is None else log
-        logged = set(table.column("view").to_pylist()) & set(self.definitions.views)
-        names = sorted(logged if views is None else set(views) & logged)
-        chosen = {v.name: (v, ver) for v, ver in self.applied_views(names)} if names else {}
-        return replay_audit(self.offline, chosen, table, min_match_rate=min_match_rate)
+        defs = self.definitions
+        known = [*defs.views, *defs.on_demand]
+        for name in views or []:
+            if name not in known:
+                raise unknown_name("view", name, known)
+        names = list(dict.fromkeys(views)) if views else known
+        plain = [n for n in names if n in defs.views]
+        versions = {v.name: ver for v, ver in self.applied_views(plain)} if plain else {}
+        _, offline_fn = self._audit_paths()
+        return replay_audit(
+            [self._replay_view(n, versions) for n in names],
+            table,
+            offline_fn,
+            min_match_rate=min_match_rate,
+        )
+
+    def _replay_view(self, name: str, versions: Mapping[str, str]) -> ReplayView:
+        """What the replay audit needs of one view (feature, aggregation or on-demand)."""
+        from store.audit.pit import GUARDED, choices
+        from store.audit.replay import ReplayView
+
+        defs = self.definitions
+        if name in defs.on_demand:
+            odfv = defs.on_demand[name]
+            columns: dict[str, pa.DataType] = {}
+            for ref in self.resolve(odfv.sources):
+                columns |= {k: t.arrow for k, t in defs.view(ref.view).join_keys.items()}
+            columns |= {f.name: f.type.arrow for f in odfv.request_fields}
+            types = {f.name: f.type for f in odfv.fields}
+            return ReplayView(name, odfv.version, types, columns)
+        view = defs.view(name)
+        version = versions[name]
+        columns = {k: t.arrow for k, t in view.join_keys.items()}
+        types = {f.name: f.type for f in view.fields}
+
+        def chosen(entities: pa.Table) -> list[Any]:
+            return choices(self.offline, view, entities).column(GUARDED[0]).to_pylist()  # type: ignore[no-any-return]
+
+        windowed = isinstance(view, AggregationView)
+        return ReplayView(name, version, types, columns, None if windowed else chosen)
 
     def audit_drift(
         self,
@@ -590,19 +644,28 @@ class FeatureStore:
         from store.audit.inputs import as_table, declared_types, definition_thresholds
         from store.served_log import read_served_log
 
-        views = list(self.definitions.views.values())
+        defs = self.definitions
+        views = list(defs.views.values())
         base = as_table(baseline, what="baseline")
-        types = declared_types(views)
+        declared: list[FeatureView | OnDemandFeatureView] = [*views, *defs.on_demand.values()]
+        types = declared_types(declared)
         names = list(features) if features is not None else None
+        candidates = [n for n in base.column_names if n in types]
+        for name in names or []:
+            if name not in candidates:
+                raise unknown_name("feature of the baseline", name, candidates)
         cur: Any
         if current is None:
-            wanted = names or [n for n in base.column_names if n in types]
+            wanted = names or candidates
             log = read_served_log(self.data_dir)
-            cur = served_columns(log, {n: types[n] for n in wanted if n in types})
+            cur = served_columns(log, {n: types[n] for n in wanted})
         else:
             cur = as_table(current, what="current")
         have = set(cur) if isinstance(cur, dict) else set(cur.column_names)
-        shared = names or [n for n in base.column_names if n in have]
-        chosen = {n: types[n] for n in shared if n in types}
-        limits = {n: t for n, t in definition_thresholds(views).items() if n in chosen}
+        for name in names or []:
+            if name not in have:
+                raise unknown_name("feature of the current frame", name, sorted(have))
+        shared = names or [n for n in candidates if n in have]
+        chosen = {n: types[n] for n in shared}
+        limits = {n: t for n, t in definition_thresholds(declared).items() if n in chosen}
         return drift_audit(base, cur, chosen, limits)

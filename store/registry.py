@@ -29,6 +29,7 @@ from store.errors import (
     FeatureServiceNotFoundError,
     FeatureViewNotFoundError,
     RegistryError,
+    unknown_name,
 )
 from store.ondemand import OnDemandFeatureView
 
@@ -198,14 +199,7 @@ def resolve_features(
         FeatureNotFoundError: an unknown view, feature or service.
     """
     if isinstance(features, str):
-        service = defs.services.get(features)
-        if service is None:
-            known = ", ".join(sorted(defs.services)) or "none"
-            raise FeatureServiceNotFoundError(
-                f"unknown feature service {features!r}; defined services: {known} "
-                "(or pass a list of 'view:feature')"
-            )
-        features = list(service.features)
+        features = _named(defs, features)
     if not features:
         raise FeatureNotFoundError("no features requested: pass 'view:feature' names or a service")
     refs: list[FeatureRef] = []
@@ -243,6 +237,18 @@ def resolve_features(
             )
         seen[ref.output] = ref
     return refs
+
+
+def _named(defs: Definitions, name: str) -> list[str]:
+    """The references one bare name stands for: a feature service's features, or every
+    feature of a view (``"user_profile"``) or ``"view:feature"``, as in a list."""
+    service = defs.services.get(name)
+    if service is not None:
+        return list(service.features)
+    if ":" in name or name in defs.views or name in defs.on_demand:
+        return [name]
+    known = [*defs.services, *defs.views, *defs.on_demand]
+    raise unknown_name("feature service or view", name, known, cls=FeatureServiceNotFoundError)
 
 
 def _unknown_view(defs: Definitions, name: str, *, bare: bool) -> NoReturn:
