@@ -227,6 +227,13 @@ def _print_materialize(results: list[Any]) -> None:
             f"{r.seconds:.2f}",
         )
     console.print(table)
+    for r in results:
+        if getattr(r, "superseded", False):
+            console.print(
+                f"[yellow]{r.view}: a newer watermark was already committed; END "
+                f"{r.end.isoformat()} is older, so the committed watermark stays where it is "
+                "(values are compare-and-set: nothing newer was overwritten)[/]"
+            )
 
 
 @app.command()
