@@ -315,10 +315,20 @@ def push(
     view: Annotated[str, typer.Argument(help="The feature view to push rows into.")],
     file: Annotated[Path, typer.Argument(help="Parquet or CSV file with the view's columns.")],
     repo: RepoOpt = Path("."),
+    push_id: Annotated[
+        str | None,
+        typer.Option(
+            "--push-id",
+            help="Idempotency id: rerunning with the same id appends nothing again and "
+            "completes the online write (e.g. after Redis was down).",
+        ),
+    ] = None,
 ) -> None:
     """Stream rows into a view: stamped as landed now, appended to the offline side, and
     written online where newer than what is there."""
-    result = _store(repo).push(view, file)
+    result = _store(repo).push(view, file, push_id=push_id)
+    if result.status == "duplicate":
+        console.print(f"Push {result.push_id} had already landed: nothing appended again.")
     console.print(
         f"Pushed {result.rows:,} rows to {view}: {result.written:,} written online, "
         f"{result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped as late; "

@@ -16,6 +16,7 @@ Project and view names are validated identifiers, so they cannot contain ``{``, 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -47,6 +48,13 @@ def view_pattern(project: str, view: str) -> str:
 def meta_key(project: str) -> str:
     """The hash holding the project's per-view watermarks."""
     return f"pm:{{{check_name(project, what='project')}}}:watermarks"
+
+
+def push_key(project: str, view: str, push_id: str) -> str:
+    """The key recording an online-only push's idempotency id (hashed: ids are free text)."""
+    digest = hashlib.sha256(push_id.encode()).hexdigest()[:32]
+    project = check_name(project, what="project")
+    return f"pm:{{{project}}}:push:{check_name(view, what='feature view')}:{digest}"
 
 
 def encode_key_value(value: Any, vtype: ValueType, *, column: str, row: int) -> bytes:

@@ -178,6 +178,16 @@ class PushRequest(BaseModel):
     )
     allow_registry_cache: StrictBool = Field(default=True, description="Accepted, ignored.")
     transform_on_write: StrictBool = Field(default=True, description="Accepted, ignored.")
+    push_id: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description=(
+            "Idempotency id (or the Idempotency-Key header): a retry with the same id appends "
+            "nothing again and completes the online write; the answer's detail.status says "
+            "'appended' or 'duplicate'. Without one, the push is given an id (detail.push_id)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:
