@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.online.reader import ReadResult, Status
 from store.registry import FeatureRef
+from store.types import ValueType, to_pandas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -32,6 +33,7 @@ class FeatureColumn:
     values: list[Any] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
     event_timestamps: list[datetime | None] = field(default_factory=list)
+    dtype: ValueType | None = None
 
 
 @dataclass
@@ -62,7 +64,14 @@ class OnlineResponse:
             c = result.column(ref.view, ref.feature)
             columns.append(
                 FeatureColumn(
-                    ref.output, c.view, c.feature, c.version, c.values, c.statuses, c.event_ts
+                    ref.output,
+                    c.view,
+                    c.feature,
+                    c.version,
+                    c.values,
+                    c.statuses,
+                    c.event_ts,
+                    c.dtype,
                 )
             )
         return cls(entity_rows, columns, result.now)
@@ -81,9 +90,17 @@ class OnlineResponse:
         return out
 
     def to_pandas(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        """Columns as in :meth:`to_dict`; each feature keeps its declared type (an ``int64``
+        feature with a missing value is ``Int64`` with ``<NA>``, as in a training frame)."""
         import pandas as pd
+        import pyarrow as pa
 
-        return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        frame = pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        for col in self.columns:
+            if col.dtype is not None:
+                values = pa.array(col.values, col.dtype.arrow)
+                frame[col.name] = to_pandas(values).array
+        return frame
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Per feature, how many values had each status."""
