@@ -6,15 +6,8 @@ the same values from Redis; audit the two against each other.
 
 from __future__ import annotations
 
-from store.aggregation import Aggregation, AggregationView
-from store.definitions import (
-    DuckDBSource,
-    Entity,
-    FeatureService,
-    FeatureView,
-    Field,
-    ParquetSource,
-)
+import typing as _typing
+
 from store.errors import (
     AmbiguousFeatureError,
     AuditError,
@@ -22,18 +15,71 @@ from store.errors import (
     DefinitionError,
     EntityFrameError,
     FeatureNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     OfflineStoreError,
     OnlineStoreError,
     PushError,
+    PushSourceNotFoundError,
     RegistryError,
     RequestDataError,
     SourceError,
     StoreError,
 )
-from store.feature_store import FeatureStore
-from store.ondemand import OnDemandFeatureView
-from store.online_response import OnlineResponse, Status
-from store.training_frame import TrainingFrame
+
+if _typing.TYPE_CHECKING:
+    from store.aggregation import Aggregation, AggregationView
+    from store.definitions import (
+        DuckDBSource,
+        Entity,
+        FeatureService,
+        FeatureView,
+        Field,
+        ParquetSource,
+        PushSource,
+    )
+    from store.feature_store import FeatureStore
+    from store.ondemand import OnDemandFeatureView
+    from store.online_response import OnlineResponse, Status
+    from store.push import PushMode, PushResult
+    from store.training_frame import TrainingFrame
+
+# Imported on first use (PEP 562), so `parity --help` and `import store.errors` stay fast:
+# the engines (DuckDB, pyarrow, pandas, redis) load only when a command needs them.
+_LAZY = {
+    "Aggregation": "store.aggregation",
+    "AggregationView": "store.aggregation",
+    "DuckDBSource": "store.definitions",
+    "Entity": "store.definitions",
+    "FeatureService": "store.definitions",
+    "FeatureView": "store.definitions",
+    "Field": "store.definitions",
+    "ParquetSource": "store.definitions",
+    "PushSource": "store.definitions",
+    "PushMode": "store.push",
+    "PushResult": "store.push",
+    "FeatureStore": "store.feature_store",
+    "OnDemandFeatureView": "store.ondemand",
+    "OnlineResponse": "store.online_response",
+    "Status": "store.online_response",
+    "TrainingFrame": "store.training_frame",
+}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'store' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __version__ = "0.1.0"
 
@@ -49,8 +95,10 @@ __all__ = [
     "EntityFrameError",
     "FeatureNotFoundError",
     "FeatureService",
+    "FeatureServiceNotFoundError",
     "FeatureStore",
     "FeatureView",
+    "FeatureViewNotFoundError",
     "Field",
     "OfflineStoreError",
     "OnDemandFeatureView",
@@ -58,6 +106,10 @@ __all__ = [
     "OnlineStoreError",
     "ParquetSource",
     "PushError",
+    "PushMode",
+    "PushResult",
+    "PushSource",
+    "PushSourceNotFoundError",
     "RegistryError",
     "RequestDataError",
     "SourceError",

@@ -6,23 +6,24 @@ Library errors become one red line and exit code 2; nothing here talks to DuckDB
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from store.cli_audit import audit_app
-from store.errors import StoreError
-from store.feature_store import FeatureStore
+from store.cli_errors import ErrorHandlingGroup, feature_spec
+
+if TYPE_CHECKING:
+    from store.feature_store import FeatureStore
 
 app = typer.Typer(
+    cls=ErrorHandlingGroup,
     name="parity",
     help=(
         "Parity: a point-in-time correct feature store. Run commands inside a feature repo "
@@ -36,7 +37,6 @@ redis_app = typer.Typer(help="Manage the embedded redis-server the store starts 
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
 console = Console()
-err = Console(stderr=True)
 
 RepoOpt = Annotated[
     Path,
@@ -55,6 +55,8 @@ FeaturesOpt = Annotated[
 
 
 def _store(repo: Path) -> FeatureStore:
+    from store.feature_store import FeatureStore  # lazily: `parity --help` stays fast
+
     return FeatureStore(repo)
 
 
@@ -73,6 +75,8 @@ def _parse_time(text: str | None, *, what: str) -> datetime | None:
 @contextmanager
 def _view_progress() -> Iterator[Callable[[str, int], None]]:
     """A progress line per view; yields the callback the facade reports rows written to."""
+    from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
     bar = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -142,11 +146,8 @@ def training_frame(
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
     """Build a point-in-time correct training frame and stream it to a Parquet file."""
-    spec: list[str] | str = (
-        features[0] if len(features) == 1 and ":" not in features[0] else features
-    )
     frame = _store(repo).get_historical_features(
-        entities, spec, full_feature_names=full_feature_names, out_path=out
+        entities, feature_spec(features), full_feature_names=full_feature_names, out_path=out
     )
     _print_manifest(frame.manifest)
     console.print(f"Wrote {out}")
@@ -161,10 +162,16 @@ def _print_manifest(manifest: dict[str, Any]) -> None:
             name,
             str(info.get("version", "")),
             ", ".join(info.get("features", [])),
-            f"{info.get('leakage', {}).get('changed_vs_naive_join', 0):,}",
+            _count(info.get("leakage", {}).get("changed_vs_naive_join")),
             f"{info.get('beyond_watermark', 0):,}",
         )
     console.print(table)
+
+
+def _count(value: int | None) -> str:
+    """A manifest count; None where it does not apply (a window aggregation chooses no row:
+    `parity audit leakage` counts its changed windows)."""
+    return "n/a (window: see `parity audit leakage`)" if value is None else f"{value:,}"
 
 
 @app.command()
@@ -222,36 +229,36 @@ def _print_materialize(results: list[Any]) -> None:
     console.print(table)
 
 
-def _parse_entity(items: list[str]) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = []
-    for item in items:
-        row: dict[str, Any] = {}
-        for part in item.split(","):
-            key, sep, value = part.partition("=")
-            if not sep:
-                raise typer.BadParameter(f"--entity {item!r}: use key=value[,key=value]")
-            row[key.strip()] = json.loads(value) if value.strip().lstrip("-").isdigit() else value
-        rows.append(row)
-    return rows
-
-
 @app.command()
 def get(
     features: FeaturesOpt,
     entity: Annotated[
-        list[str], typer.Option("--entity", "-e", help="Entity key, e.g. user_id=42 (repeat).")
+        list[str],
+        typer.Option(
+            "--entity",
+            "-e",
+            help=(
+                "One entity row: its join keys and any request data of on-demand features, "
+                "as key=value pairs separated by commas, e.g. -e user_id=1,merchant_id=3,"
+                "amount=20.5 (repeat -e for more rows). Values are read as their declared "
+                "type: 42, 20.5, NaN, true/false, an ISO 8601 time, JSON for a list, null; "
+                'put a value with a comma in double quotes: name="a,b".'
+            ),
+        ),
     ],
     repo: RepoOpt = Path("."),
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
     full_feature_names: Annotated[bool, typer.Option(help="Name columns view__feature.")] = False,
 ) -> None:
-    """Read features from the online store, with each value's status and age."""
-    spec: list[str] | str = (
-        features[0] if len(features) == 1 and ":" not in features[0] else features
-    )
-    resp = _store(repo).get_online_features(
-        spec, _parse_entity(entity), full_feature_names=full_feature_names
-    )
+    """Read features from the online store: a row per entity and feature with its value,
+    status (PRESENT, MISSING, EXPIRED, VERSION_MISMATCH) and age."""
+    from store.cli_values import parse_entity
+
+    store = _store(repo)
+    spec = feature_spec(features)
+    types = store.entity_columns(spec)
+    rows = [parse_entity(item, types) for item in entity]
+    resp = store.get_online_features(spec, rows, full_feature_names=full_feature_names)
     if as_json:
         console.print_json(json.dumps(resp.to_dict(include_metadata=True), default=str))
         return
@@ -260,21 +267,34 @@ def get(
 
 def _print_online(resp: Any) -> None:
     table = Table(title=f"Online features at {resp.read_at:%Y-%m-%d %H:%M:%S} UTC")
-    keys = list(resp.entity_rows[0]) if resp.entity_rows else []
-    for key in keys:
-        table.add_column(key, style="bold")
-    for col in resp.columns:
-        table.add_column(col.name)
-    colours = {"PRESENT": "", "MISSING": "dim", "EXPIRED": "yellow", "VERSION_MISMATCH": "red"}
+    for col in ("entity", "feature", "value", "status", "age"):
+        table.add_column(col, justify="right" if col in ("value", "age") else "left")
+    colours = {"PRESENT": "green", "MISSING": "dim", "EXPIRED": "yellow"}
     for i, row in enumerate(resp.entity_rows):
-        cells = [str(row[k]) for k in keys]
+        entity = ",".join(f"{k}={v}" for k, v in row.items())
         for col in resp.columns:
             status = str(col.statuses[i])
-            value = col.values[i]
-            text = _fmt(value) if status == "PRESENT" else status.lower()
-            cells.append(f"[{colours[status]}]{text}[/]" if colours[status] else text)
-        table.add_row(*cells)
+            value = _fmt(col.values[i]) if status == "PRESENT" else ""
+            colour = colours.get(status, "red")
+            event = col.event_timestamps[i]
+            age = "" if event is None else _age(resp.read_at - event)
+            table.add_row(entity, col.name, value, f"[{colour}]{status}[/]", age)
+            entity = ""
+        table.add_section()
     console.print(table)
+
+
+def _age(delta: Any) -> str:
+    """``now - event_ts`` in its two largest units: ``2d 3h``, ``5h 12m``, ``40s``."""
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "in the future"
+    units = (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1))
+    parts = [
+        (seconds // size % (24 if u == "h" else 60 if u in "ms" else 10**9), u) for u, size in units
+    ]
+    shown = [f"{n}{u}" for n, u in parts if n][:2] if seconds else ["0s"]
+    return " ".join(shown)
 
 
 def _fmt(value: Any) -> str:
@@ -324,10 +344,14 @@ def features(
 
 @redis_app.command("status")
 def redis_status(repo: RepoOpt = Path(".")) -> None:
-    """Say which Redis the repo uses and whether it answers."""
+    """Say which Redis the repo uses and whether it answers (never starts or stops it)."""
     store = _store(repo)
-    store.online.ping()
-    console.print(f"Redis at {store.online.url} answers.")
+    up, where = store.online.status()
+    if up:
+        console.print(f"Redis at {where} answers.")
+        return
+    console.print(f"Redis at {where} is not running.")
+    raise typer.Exit(1)
 
 
 @redis_app.command("stop")
@@ -398,6 +422,7 @@ def bench(
             results[name] = _bench_part(name, scale, data, memory_limit, repeat)
         _print_rows(f"{name} ({scale})" if name == "offline" else name, results[name])
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(results, indent=2, default=str))
         console.print(f"Wrote {json_out}")
 
@@ -459,9 +484,5 @@ def quickstart(
 
 
 def main() -> None:
-    """Entry point of the ``parity`` script."""
-    try:
-        app()
-    except StoreError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
+    """Entry point of the ``parity`` script (errors: see :mod:`store.cli_errors`)."""
+    app()

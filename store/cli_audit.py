@@ -8,14 +8,16 @@ errors reach ``store.cli.main``, which prints them as one line with exit code 2.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from store.audit.report import AuditReport
-from store.audit.webhook import post_webhook
-from store.feature_store import FeatureStore
+from store.cli_errors import feature_spec
+
+if TYPE_CHECKING:
+    from store.audit.report import AuditReport
+    from store.feature_store import FeatureStore
 
 audit_app = typer.Typer(
     help=(
@@ -41,6 +43,12 @@ ViewsOpt = Annotated[
 ]
 
 
+def _store(repo: Path) -> FeatureStore:
+    from store.feature_store import FeatureStore  # lazily: `parity --help` stays fast
+
+    return FeatureStore(repo)
+
+
 def _finish(
     report: AuditReport, json_path: Path | None, html: Path | None, hook: str | None
 ) -> None:
@@ -54,13 +62,11 @@ def _finish(
     if html is not None:
         console.print(f"HTML report: {report.write_html(html)}")
     if hook is not None and report.status == "alert":
+        from store.audit.webhook import post_webhook
+
         post_webhook(hook, report)
         console.print(f"alert posted to {hook}")
     raise typer.Exit(report.exit_code)
-
-
-def _features(features: list[str]) -> list[str] | str:
-    return features[0] if len(features) == 1 and ":" not in features[0] else features
 
 
 @audit_app.command("parity")
@@ -76,7 +82,7 @@ def parity(
     webhook: HookOpt = None,
 ) -> None:
     """Online values vs the offline rule at each view's materialization time, key by key."""
-    with FeatureStore(repo) as fs:
+    with _store(repo) as fs:
         report = fs.audit_parity(view or None, sample=sample)
     _finish(report, json_path, html, webhook)
 
@@ -93,7 +99,7 @@ def replay(
     webhook: HookOpt = None,
 ) -> None:
     """Recompute every logged served vector offline at its read time and compare values."""
-    with FeatureStore(repo) as fs:
+    with _store(repo) as fs:
         report = fs.audit_replay(views=view or None, min_match_rate=min_match_rate)
     _finish(report, json_path, html, webhook)
 
@@ -117,7 +123,7 @@ def drift(
     webhook: HookOpt = None,
 ) -> None:
     """Compare feature distributions of a baseline frame and the served values (or a frame)."""
-    with FeatureStore(repo) as fs:
+    with _store(repo) as fs:
         report = fs.audit_drift(baseline, current, features=feature or None)
     _finish(report, json_path, html, webhook)
 
@@ -135,8 +141,8 @@ def leakage(
     webhook: HookOpt = None,
 ) -> None:
     """Count what the leakage guard, watermark and ttl changed against a naive time join."""
-    with FeatureStore(repo) as fs:
-        report = fs.audit_leakage(entities, _features(features))
+    with _store(repo) as fs:
+        report = fs.audit_leakage(entities, feature_spec(features))
     _finish(report, json_path, html, webhook)
 
 
@@ -150,6 +156,6 @@ def schema(
     webhook: HookOpt = None,
 ) -> None:
     """Check declared types against source files and online payloads; unseen categories."""
-    with FeatureStore(repo) as fs:
+    with _store(repo) as fs:
         report = fs.audit_schema(view or None, sample=sample)
     _finish(report, json_path, html, webhook)

@@ -85,8 +85,10 @@ def load_config(repo: Path) -> RepoConfig:
     path = repo / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(
-            f"no {CONFIG_FILE} in {repo}: run parity in a feature repo folder, pass --repo PATH, "
-            "or create one with `parity quickstart`"
+            f"no {CONFIG_FILE} in {repo}: run parity in a feature repo folder or pass --repo PATH. "
+            f"A feature repo is a folder with a {CONFIG_FILE} (at least `project: NAME`) and a "
+            "Python module of definitions; Parity's own checkout has an example in "
+            "definitions/ (`parity quickstart` runs it there)"
         )
     try:
         raw = yaml.safe_load(path.read_text()) or {}

@@ -20,6 +20,7 @@ from store.types import ValueType, to_pandas
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass
@@ -101,6 +102,19 @@ class OnlineResponse:
                 values = pa.array(col.values, col.dtype.arrow)
                 frame[col.name] = to_pandas(values).array
         return frame
+
+    def to_df(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        """Feast's name for :meth:`to_pandas`."""
+        return self.to_pandas(include_metadata=include_metadata)
+
+    def to_arrow(self, *, include_metadata: bool = False) -> pa.Table:
+        """The columns of :meth:`to_dict` as an Arrow table (one row per entity); each feature
+        in its declared Arrow type."""
+        import pyarrow as pa
+
+        types = {c.name: c.dtype.arrow for c in self.columns if c.dtype is not None}
+        data = self.to_dict(include_metadata=include_metadata)
+        return pa.table({name: pa.array(v, types.get(name)) for name, v in data.items()})
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Per feature, how many values had each status."""

@@ -180,3 +180,9 @@ def test_to_pandas_keeps_type_and_nulls(column: tuple[ValueType, list[Any]]) -> 
     if vtype.is_integer:
         assert isinstance(series.dtype, pd.api.extensions.ExtensionDtype)
         assert series.dtype.kind == "i"
+
+
+def test_online_arrow_has_the_declared_types(typed: FeatureStore) -> None:
+    table = typed.get_online_features(["typed"], [{"user_id": 1}, {"user_id": 3}]).to_arrow()
+    for name, declared in TYPES.items():
+        assert table.schema.field(name).type == ValueType.parse(declared).arrow, name

@@ -17,12 +17,15 @@ import pyarrow.parquet as pq
 from store.audit.thresholds import Thresholds
 from store.definitions import FeatureView
 from store.errors import AuditError
+from store.ondemand import OnDemandFeatureView
 from store.types import ValueType
 
 Frame: TypeAlias = pa.Table | pd.DataFrame | str | Path
 
 
-def definition_thresholds(views: Iterable[FeatureView]) -> dict[str, Thresholds]:
+def definition_thresholds(
+    views: Iterable[FeatureView | OnDemandFeatureView],
+) -> dict[str, Thresholds]:
     """Output name -> thresholds of every feature that sets ``drift`` in its definition.
 
     Raises:
@@ -40,8 +43,9 @@ def definition_thresholds(views: Iterable[FeatureView]) -> dict[str, Thresholds]
     return out
 
 
-def declared_types(views: Iterable[FeatureView]) -> dict[str, ValueType]:
-    """Output name (``feature`` and ``view__feature``) -> declared type."""
+def declared_types(views: Iterable[FeatureView | OnDemandFeatureView]) -> dict[str, ValueType]:
+    """Output name (``feature`` and ``view__feature``) -> declared type, for feature,
+    aggregation and on-demand views alike."""
     out: dict[str, ValueType] = {}
     for view in views:
         for f in view.fields:

@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,10 +28,10 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from store.audit.pit import GUARDED, choices, guarded
 from store.audit.report import AuditReport, Row, Status, worst
-from store.definitions import FeatureView
-from store.offline.engine import OfflineEngine
+from store.types import ValueType
+
+OfflineFn = Callable[[pa.Table, list[str]], pa.Table]
 
 DEFINITION = "definition change"
 TTL = "ttl expiry"
@@ -63,22 +64,23 @@ def smape(a: float, b: float) -> float:
     return 0.0 if den == 0 else abs(a - b) / den
 
 
-def _entity_table(view: FeatureView, log: pa.Table) -> tuple[pa.Table, list[int]]:
-    """Unique (entity key, read time) rows of ``log`` as an entity frame, and each log row's
-    index into it."""
+def _entity_table(columns: Mapping[str, pa.DataType], log: pa.Table) -> tuple[pa.Table, list[int]]:
+    """Unique (entity row, read time) pairs of ``log`` as an entity frame of ``columns`` (join
+    keys and, for an on-demand view, its request data, from the logged entity row), and each
+    log row's index into it."""
     times = pc.coalesce(log.column("read_at"), log.column("request_time")).to_pylist()
     index: dict[tuple[str, datetime], int] = {}
     where = []
     for key, t in zip(log.column("entity_key").to_pylist(), times, strict=True):
         where.append(index.setdefault((key, t), len(index)))
-    cols: dict[str, list[Any]] = {k: [] for k in view.join_keys}
+    cols: dict[str, list[Any]] = {k: [] for k in columns}
     stamps = []
     for key, t in index:
         parsed = orjson.loads(key)
-        for k in view.join_keys:
+        for k in columns:
             cols[k].append(parsed.get(k))
         stamps.append(t)
-    arrays = {k: pa.array(v, type=view.join_keys[k].arrow) for k, v in cols.items()}
+    arrays = {k: pa.array(v, type=columns[k]) for k, v in cols.items()}
     arrays["event_timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
     return pa.table(arrays), where
 
@@ -97,23 +99,46 @@ def _cause(status: str, version: str, current: str, served_e: Any, offline_e: An
     return VALUE
 
 
+@dataclass(frozen=True)
+class ReplayView:
+    """One audited view: what to recompute and how.
+
+    Args:
+        name: the view's name (a feature, aggregation or on-demand view).
+        version: its current version (for an on-demand view, the version logged is kept).
+        types: each logged feature's declared type.
+        columns: the entity frame's columns and their types: join keys and request data.
+        chosen: for a view that chooses one source row per key, the chosen row's event time
+            at each entity row (only to explain a mismatch); None for a window aggregation or
+            an on-demand view.
+    """
+
+    name: str
+    version: str | None
+    types: Mapping[str, ValueType]
+    columns: Mapping[str, pa.DataType]
+    chosen: Callable[[pa.Table], list[Any]] | None = None
+
+
 def audit_view(
-    engine: OfflineEngine, view: FeatureView, version: str, log: pa.Table, min_match_rate: float
+    view: ReplayView, log: pa.Table, offline_fn: OfflineFn, min_match_rate: float
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     """Rows (one per feature), examples and counts by cause of one view's served values."""
-    features = sorted(set(log.column("feature").to_pylist()) & set(view.feature_names))
-    entities, where = _entity_table(view, log)
-    offline = choices(engine, view, entities, features)
-    offline_e = offline.column(GUARDED[0]).to_pylist()
+    features = sorted(set(log.column("feature").to_pylist()) & set(view.types))
+    entities, where = _entity_table(view.columns, log)
+    frame = offline_fn(entities, [f"{view.name}:{f}" for f in features])
+    offline_e: list[Any] | None = None
     rows, examples, counts = [], [], dict.fromkeys(CAUSES, 0)
     for feature in features:
         idx = pc.indices_nonzero(pc.equal(log.column("feature"), feature))
         part = log.take(idx)
-        want = offline.column(guarded(feature)).to_pylist()
+        vtype = view.types[feature]
+        column = frame.column(f"{view.name}__{feature}").cast(vtype.arrow)
+        want = column.to_pylist()
         positions = [where[i] for i in idx.to_pylist()]
         by_cause = dict.fromkeys(CAUSES, 0)
         errors: list[float] = []
-        numeric = view.field(feature).type.scalar in {"int32", "int64", "float32", "float64"}
+        numeric = vtype.scalar in {"int32", "int64", "float32", "float64"}
         shown = 0
         cols = [
             part.column(c).to_pylist()
@@ -126,9 +151,13 @@ def audit_view(
                 errors.append(smape(float(served), float(expected)))
             if _bits(served) == _bits(expected):
                 continue
-            why = _cause(
-                status, ver, version, served_e if status == "PRESENT" else None, offline_e[pos]
-            )
+            if offline_e is None:  # only on a mismatch: explaining costs a second query
+                offline_e = view.chosen(entities) if view.chosen else [None] * entities.num_rows
+            current = ver if view.version is None else view.version
+            chosen_e = offline_e[pos]
+            why = _cause(status, ver, current, served_e if status == "PRESENT" else None, chosen_e)
+            if view.chosen is None and why in (LATE, NOT_MATERIALIZED) and status == "PRESENT":
+                why = VALUE  # a window or a computed value: no single row to date
             by_cause[why] += 1
             if shown < MAX_EXAMPLES:
                 shown += 1
@@ -142,7 +171,7 @@ def audit_view(
                         "served": served,
                         "offline": expected,
                         "served_event_ts": served_e,
-                        "offline_event_ts": offline_e[pos],
+                        "offline_event_ts": chosen_e,
                         "served_status": status,
                         "served_version": ver,
                     }
@@ -171,18 +200,21 @@ def audit_view(
 
 
 def replay_audit(
-    engine: OfflineEngine,
-    views: Mapping[str, tuple[FeatureView, str]],
+    views: Sequence[ReplayView],
     log: pa.Table,
+    offline_fn: OfflineFn,
     *,
     min_match_rate: float = 0.99,
 ) -> AuditReport:
     """Recompute every served value offline at its read time and compare.
 
     Args:
-        engine: the offline engine.
-        views: view name -> (view, current version); log rows of other views are skipped.
+        views: the views to audit; log rows of other views are skipped. A view with nothing
+            logged gets a row saying so.
         log: the served-feature log (``store.served_log.read_served_log``).
+        offline_fn: the training-frame path: ``(entity frame, ["view:feature", ...])`` -> the
+            frame with ``view__feature`` columns (``FeatureStore.get_historical_features``),
+            so the replay recomputes exactly what training would see, for every view kind.
         min_match_rate: a feature matching less often than this is an alert.
 
     Returns:
@@ -194,14 +226,24 @@ def replay_audit(
     examples: list[dict[str, Any]] = []
     counts: dict[str, dict[str, int]] = {}
     served = mismatched = 0
-    for name, (view, version) in views.items():
-        part = log.filter(pc.equal(log.column("view"), name))
+    for view in views:
+        part = log.filter(pc.equal(log.column("view"), view.name))
         if part.num_rows == 0:
+            rows.append(
+                {
+                    "view": view.name,
+                    "feature": "*",
+                    "status": "ok",
+                    "count": 0,
+                    "served": 0,
+                    "note": "nothing served from this view is in the served-feature log",
+                }
+            )
             continue
-        view_rows, view_examples, by_cause = audit_view(engine, view, version, part, min_match_rate)
+        view_rows, view_examples, by_cause = audit_view(view, part, offline_fn, min_match_rate)
         rows += view_rows
         examples += view_examples
-        counts[name] = {c: k for c, k in by_cause.items() if k}
+        counts[view.name] = {c: k for c, k in by_cause.items() if k}
         served += part.num_rows
         mismatched += sum(by_cause.values())
     status = worst([r["status"] for r in rows if isinstance(r, dict)])

@@ -140,6 +140,7 @@ class AuditReport:
     def write_json(self, path: str | Path) -> Path:
         """Write :meth:`to_json` to ``path`` and return it."""
         out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(self.to_json() + "\n", encoding="utf-8")
         return out
 
@@ -172,6 +173,7 @@ class AuditReport:
         from store.audit.html import render_html
 
         out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_html(self), encoding="utf-8")
         return out
 

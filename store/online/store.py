@@ -16,6 +16,7 @@ import pyarrow as pa
 from store.aggregation import AggregationView
 from store.config import OnlineConfig
 from store.definitions import FeatureView
+from store.errors import OnlineStoreError
 from store.online.codec import from_micros, to_micros
 from store.online.connection import (
     AsyncClient,
@@ -26,7 +27,7 @@ from store.online.connection import (
     roundtrip,
     translate,
 )
-from store.online.embedded import ensure_embedded
+from store.online.embedded import embedded_url, ensure_embedded, is_running
 from store.online.keys import meta_key, view_pattern
 from store.online.raw import hmget_many, scan_keys
 from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
@@ -86,6 +87,16 @@ class OnlineStore(_Base):
         """
         with translate(self._resolve_url()):
             return bool(self.client.ping())
+
+    def status(self) -> tuple[bool, str]:
+        """Whether the server answers, and where it is; never starts the embedded server (a
+        status must not change state)."""
+        if self.config.url is None:
+            return is_running(self.data_dir), f"{embedded_url(self.data_dir)} (embedded)"
+        try:
+            return self.ping(), self.url
+        except OnlineStoreError:
+            return False, self.url
 
     def write(
         self,

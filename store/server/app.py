@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from store.errors import StoreError
 from store.served_log import SERVED_DIR, ServedLogWriter
 from store.server import errors
 from store.server.context import ServerContext, key_digest
@@ -64,7 +65,10 @@ def create_app(store: FeatureStore) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        _ = store.definitions  # import the repo's modules now, not on the first request
+        try:
+            _ = store.definitions  # import the repo's modules now, not on the first request
+        except StoreError as exc:  # start anyway: /ready says what is wrong and what to run
+            log.warning("not ready: %s", exc)
         served.start()
         # Move everything loaded so far out of the collector's sight: full collections then
         # only walk objects made while serving, which keeps GC pauses out of the p99.

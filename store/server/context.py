@@ -42,9 +42,14 @@ class ServerContext:
         """Why the server cannot answer reads now (empty when it can)."""
         problems = []
         try:
-            self.store.applied_views()
+            _ = self.store.definitions
         except StoreError as exc:
-            problems.append(f"registry: {exc}")
+            problems.append(f"definitions: {exc}")
+        else:
+            try:
+                self.store.applied_views()
+            except StoreError as exc:
+                problems.append(f"registry: {exc}")
         try:
             async with asyncio.timeout(self.read_timeout):
                 await self.store.online_async.ping()

@@ -54,3 +54,30 @@ def test_two_workers_serve_and_flush_the_log_on_shutdown(tmp_path: Path, redis_u
 def test_serve_refuses_a_folder_without_parity_yaml(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"parity\.yaml"):
         serve(tmp_path, "127.0.0.1", free_port(), 1)
+
+
+@pytest.mark.parametrize("state", ["never applied", "no data"])
+def test_a_repo_not_ready_starts_and_says_what_to_run(
+    tmp_path: Path, redis_url: str, state: str
+) -> None:
+    """Issue 11 item 8: no traceback at startup; /ready is 503 naming the fix."""
+    from tests.server.conftest import DEFINITIONS, ServerThread
+
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "parity.yaml").write_text(f"project: notready\nonline:\n  url: {redis_url}\n")
+    (repo / "features.py").write_text(DEFINITIONS)
+    if state == "never applied":
+        make_repo(tmp_path / "other", redis_url)  # the same sources, written but not applied
+        for name in ("user_stats", "user_risk", "merchant_stats"):
+            (repo / f"{name}.parquet").write_bytes(
+                (tmp_path / "other" / f"{name}.parquet").read_bytes()
+            )
+        expected = "run `parity apply` first"
+    else:
+        expected = "no Parquet files"
+    with ServerThread(repo) as server, server.client() as client:
+        resp = client.get("/ready")
+        assert resp.status_code == 503
+        assert expected in " ".join(resp.json()["problems"])
+        assert client.get("/health").status_code == 200
