@@ -220,15 +220,27 @@ def _online_read(fs: FeatureStore, console: Console) -> None:
 
 
 def live_rows(fs: FeatureStore, n: int = LIVE_ROWS, seed: int = 5) -> list[dict[str, Any]]:
-    """``n`` entity rows as live traffic would send them now: users, merchants and amounts
-    drawn from the latest transactions."""
+    """``n`` entity rows as live traffic would send them now: a user and a merchant drawn
+    uniformly (as transactions pick them) and the amount of a random past transaction.
+
+    Drawn independently of recent activity on purpose: rows of users who transacted just now
+    would count their own transaction in every window, which training rows (features strictly
+    before the label's time) never do, and the drift audit would rightly flag it.
+    """
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     tx = pq.read_table(fs.data_dir / "transactions.parquet")
-    tx = tx.slice(max(0, tx.num_rows - 20 * n))
-    pick = np.random.default_rng(seed).choice(tx.num_rows, min(n, tx.num_rows), replace=False)
-    part = tx.take(pa.array(np.sort(pick))).select(["user_id", "merchant_id", "amount"])
-    return part.to_pylist()  # type: ignore[no-any-return]
+    rng = np.random.default_rng(seed)
+    users = int(pc.max(tx.column("user_id")).as_py())
+    merchants = int(pc.max(tx.column("merchant_id")).as_py())
+    amounts = tx.column("amount").take(pa.array(rng.choice(tx.num_rows, n))).to_pylist()
+    return [
+        {"user_id": int(u), "merchant_id": int(m), "amount": a}
+        for u, m, a in zip(
+            rng.integers(1, users + 1, n), rng.integers(1, merchants + 1, n), amounts, strict=True
+        )
+    ]
 
 
 def _audit(
@@ -256,13 +268,27 @@ def _audit(
 
 def _typed(fs: FeatureStore, response: Any) -> pa.Table:
     """The response's values as a table of the declared types (an int64 with nulls stays
-    an integer, as in the training frame)."""
+    an integer, as in the training frame). A value of another type (a tampered payload) is
+    left out as null, as the drift audit does with the served log: types are the schema
+    audit's business."""
     defs = fs.definitions
     columns = {}
     for col in response.columns:
         view = defs.on_demand.get(col.view) or defs.view(col.view)
-        columns[col.name] = pa.array(col.values, type=view.field(col.feature).type.arrow)
+        dtype = view.field(col.feature).type.arrow
+        try:
+            columns[col.name] = pa.array(col.values, type=dtype)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            columns[col.name] = pa.array([_fits(v, dtype) for v in col.values], type=dtype)
     return pa.table(columns)
+
+
+def _fits(value: Any, dtype: pa.DataType) -> Any:
+    try:
+        pa.array([value], type=dtype)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    return value
 
 
 def _verdict(fs: FeatureStore, console: Console, result: QuickstartResult) -> None:

@@ -49,9 +49,12 @@ class SampleSummary:
 
 
 def default_end() -> datetime:
-    """Now, to the minute: sample data ends 'now', so online values (windows included) are
-    fresh and distributed as in training."""
-    return datetime.now(UTC).replace(second=0, microsecond=0)
+    """Ten minutes ago, to the minute: the sample data ends 'now', so online values (windows
+    included) are fresh and distributed as in training; the margin lets every row land and
+    pass its view's availability_delay (5 min) before the quickstart materializes, so no row
+    becomes visible between materialization and the first reads."""
+    ago = datetime.now(UTC) - timedelta(minutes=10)
+    return ago.replace(second=0, microsecond=0)
 
 
 def _ts(micros: np.ndarray) -> pa.Array:
@@ -84,6 +87,7 @@ def generate(
     fx = rng.choice([1.0, 1.08, 1.27, 0.0067], n_tx, p=[0.6, 0.2, 0.15, 0.05])
     risky = (tx_merchant % 17 == 0) | (tx_user % 97 == 0)
     fraud = rng.random(n_tx) < np.where(risky, 0.2, 0.01)
+    tx_created = tx_time + rng.integers(1, 120, n_tx) * US
     transactions = pa.table(
         {
             "transaction_id": pa.array(np.arange(1, n_tx + 1), pa.int64()),
@@ -92,10 +96,13 @@ def generate(
             "amount": pa.array(amount, pa.float64()),
             "fx_rate": pa.array(fx, pa.float64()),
             "event_timestamp": _ts(tx_time),
-            "created_timestamp": _ts(tx_time + rng.integers(1, 120, n_tx) * US),
+            "created_timestamp": _ts(tx_created),
             "is_fraud": pa.array(fraud),
         }
     )
+    # A transaction landing after ``end`` has not landed yet: it is not in the file (else an
+    # online read just after materializing could miss what the offline rule sees).
+    transactions = transactions.filter(pa.array(tx_created < end_us))
     files.append(_write(transactions, data_dir / "transactions.parquet"))
 
     # Hourly user transaction stats, partitioned by day, with late and corrected rows.
@@ -110,7 +117,7 @@ def generate(
     files.append(
         _write(_merchants(rng, merchants, start_us, days), data_dir / "merchant_risk.parquet")
     )
-    return SampleSummary(files, users, merchants, n_tx, late, corrected, end)
+    return SampleSummary(files, users, merchants, transactions.num_rows, late, corrected, end)
 
 
 def _user_stats(
