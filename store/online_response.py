@@ -19,6 +19,7 @@ from store.registry import FeatureRef
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass
@@ -84,6 +85,16 @@ class OnlineResponse:
         import pandas as pd
 
         return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+
+    def to_df(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        """Feast's name for :meth:`to_pandas`."""
+        return self.to_pandas(include_metadata=include_metadata)
+
+    def to_arrow(self, *, include_metadata: bool = False) -> pa.Table:
+        """The columns of :meth:`to_dict` as an Arrow table (one row per entity)."""
+        import pyarrow as pa
+
+        return pa.table(self.to_dict(include_metadata=include_metadata))
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Per feature, how many values had each status."""

@@ -46,6 +46,10 @@ class TrainingFrame:
         df: pd.DataFrame = self.to_arrow().to_pandas()
         return df
 
+    def to_df(self) -> pd.DataFrame:
+        """Feast's name for :meth:`to_pandas` (a retrieval job's ``to_df``)."""
+        return self.to_pandas()
+
     def to_parquet(self, path: str | Path) -> Path:
         """Write the frame to ``path`` with the manifest in the file's metadata."""
         target = Path(path)
