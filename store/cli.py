@@ -330,14 +330,27 @@ def features(
         console.print_json(json.dumps(rows))
         return
     table = Table(title="Feature views")
-    for col in ("view", "version", "applied", "keys", "features", "ttl", "owner"):
+    for col in ("view", "kind", "version", "applied", "keys", "features", "ttl", "owner"):
         table.add_column(col)
     for r in rows:
         applied = "yes" if r["applied_version"] == r["version"] else "[yellow]no[/]"
         ttl = "none" if r["ttl_seconds"] is None else f"{r['ttl_seconds'] / 3600:g}h"
         feats = ", ".join(f"{k}:{v}" for k, v in r["features"].items())
+        if r["kind"] == "on_demand":
+            ttl = "(its sources')"
+            feats += " <- " + ", ".join(r["sources"])
+            if r["request_fields"]:
+                request = ", ".join(f"{k}:{v}" for k, v in r["request_fields"].items())
+                feats += f"; request data {request}"
         table.add_row(
-            r["view"], r["version"], applied, ", ".join(r["join_keys"]), feats, ttl, r["owner"]
+            r["view"],
+            r["kind"],
+            r["version"],
+            applied,
+            ", ".join(r["join_keys"]),
+            feats,
+            ttl,
+            r["owner"],
         )
     console.print(table)
 
