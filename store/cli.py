@@ -18,6 +18,7 @@ from rich.table import Table
 
 from store.cli_audit import audit_app
 from store.cli_errors import ErrorHandlingGroup, feature_spec
+from store.cli_feast import import_feast
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
@@ -36,6 +37,7 @@ app = typer.Typer(
 redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
+app.command("import-feast")(import_feast)
 console = Console()
 
 RepoOpt = Annotated[
@@ -305,17 +307,22 @@ def _fmt(value: Any) -> str:
 
 @app.command()
 def push(
-    view: Annotated[str, typer.Argument(help="The feature view to push rows into.")],
+    view: Annotated[str, typer.Argument(help="The feature view (or push source) to push to.")],
     file: Annotated[Path, typer.Argument(help="Parquet or CSV file with the view's columns.")],
+    to: Annotated[
+        str,
+        typer.Option("--to", help="online_and_offline, offline (materialize later) or online."),
+    ] = "online_and_offline",
     repo: RepoOpt = Path("."),
 ) -> None:
     """Stream rows into a view: stamped as landed now, appended to the offline side, and
-    written online where newer than what is there."""
-    result = _store(repo).push(view, file)
+    written online where newer than what is there (--to chooses)."""
+    result = _store(repo).push(view, file, to=to)
+    files = [r.path for r in result.views or [result] if r.path is not None]
     console.print(
-        f"Pushed {result.rows:,} rows to {view}: {result.written:,} written online, "
-        f"{result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped as late; "
-        f"offline file {result.path}"
+        f"Pushed {result.rows:,} rows to {view} ({result.to}): {result.written:,} written "
+        f"online, {result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped "
+        f"as late; offline file(s) {', '.join(map(str, files)) or 'none'}"
     )
 
 
