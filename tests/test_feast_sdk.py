@@ -158,3 +158,20 @@ def test_push_source_definitions_are_checked(tmp_path: Path, redis_url: str) -> 
         (repo / "features.py").write_text(PARITY_DEFINITIONS + "\n" + extra + "\n")
         with pytest.raises(DefinitionError, match=message):
             FeatureStore(repo).list_feature_views()
+
+
+def test_cli_push_to_a_push_source_with_a_mode(fs: FeatureStore, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from store.cli import app
+
+    rows = tmp_path / "rows.parquet"
+    pd.DataFrame([_row(11, NOW - timedelta(minutes=2), 0.5)]).to_parquet(rows)
+    args = ["push", "driver_stats_push", str(rows), "--to", "offline", "--repo", str(fs.repo)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "(offline): 0 written online" in text
+    assert "/push/driver_hourly_stats_fresh/" in "".join(result.output.split())
+    bad = CliRunner().invoke(app, [*args[:3], "--to", "up", "--repo", str(fs.repo)])
+    assert bad.exit_code == 2 and "push mode" in " ".join(bad.output.split())
