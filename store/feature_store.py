@@ -488,7 +488,7 @@ class FeatureStore:
         """
         from store.audit.ondemand import audit_on_demand, logged_requests
         from store.audit.parity import parity_audit
-        from store.served_log import read_served_log
+        from store.served_log import malformed_records, read_served_log
 
         plain, on_demand = self._audited(views)
         chosen = self.applied_views(plain)
@@ -500,18 +500,23 @@ class FeatureStore:
             log = read_served_log(self.data_dir) if odfv.request_fields else None
             needed = [f.name for f in odfv.request_fields]
             requests = None if log is None else logged_requests(log, odfv, needed)
-            results.append(
-                audit_on_demand(
-                    self.offline,
-                    self.online,
-                    odfv,
-                    sources,
-                    online_fn=online_fn,
-                    offline_fn=offline_fn,
-                    requests=requests,
-                    sample=sample,
-                )
+            result = audit_on_demand(
+                self.offline,
+                self.online,
+                odfv,
+                sources,
+                online_fn=online_fn,
+                offline_fn=offline_fn,
+                requests=requests,
+                sample=sample,
             )
+            unreadable = 0 if log is None else malformed_records(log)
+            if unreadable:  # reported, never fatal
+                result.malformed += unreadable
+                result.malformed_example = result.malformed_example or (
+                    f"{unreadable} served-log record(s) could not be read"
+                )
+            results.append(result)
         return parity_audit(self.offline, self.online, chosen, sample=sample, on_demand=results)
 
     def _audit_paths(
