@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -36,6 +37,16 @@ differences (statuses, timestamps, push modes).
 """
 
 
+def auth_mode(keys: int, repo: object) -> str:
+    """The startup line saying how the data routes are protected."""
+    if keys:
+        return f"parity: serving {repo}: API keys required on data routes ({keys} key(s))"
+    return (
+        f"parity: serving {repo}: OPEN, no API keys: anyone who can reach this port can read "
+        "and push (set PARITY_API_KEYS=k1,k2 or server.api_keys to require keys)"
+    )
+
+
 def create_app(store: FeatureStore) -> FastAPI:
     """Build the feature server for ``store``.
 
@@ -60,7 +71,7 @@ def create_app(store: FeatureStore) -> FastAPI:
         served=served,
         max_entities=cfg.max_entities,
         read_timeout=2 * store.config.online.socket_timeout + 1.0,
-        key_digests=tuple(key_digest(k.strip()) for k in cfg.api_keys if k.strip()),
+        key_digests=tuple(key_digest(k) for k in cfg.api_keys),
     )
 
     @asynccontextmanager
@@ -74,12 +85,9 @@ def create_app(store: FeatureStore) -> FastAPI:
         # only walk objects made while serving, which keeps GC pauses out of the p99.
         gc.collect()
         gc.freeze()
-        log.info(
-            "serving %s (%d API keys, served log sample rate %g)",
-            store.repo,
-            len(ctx.key_digests),
-            cfg.log_sample_rate,
-        )
+        # Printed, not logged: uvicorn prints no INFO of other loggers, and an operator must
+        # always see whether the server is open.
+        print(auth_mode(len(ctx.key_digests), store.repo), file=sys.stderr, flush=True)
         try:
             yield
         finally:

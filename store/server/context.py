@@ -38,25 +38,27 @@ class ServerContext:
     def request_id(request: Request) -> str:
         return str(request.scope.get("state", {}).get("request_id", ""))
 
-    async def problems(self) -> list[str]:
-        """Why the server cannot answer reads now (empty when it can)."""
+    async def problems(self) -> list[tuple[str, str]]:
+        """Why the server cannot answer reads now (empty when it can), each as (what, detail):
+        ``what`` is safe to show anyone; ``detail`` may name hosts, users and paths."""
         problems = []
         try:
             _ = self.store.definitions
         except StoreError as exc:
-            problems.append(f"definitions: {exc}")
+            problems.append(("definitions cannot be loaded", f"definitions: {exc}"))
         else:
             try:
                 self.store.applied_views()
             except StoreError as exc:
-                problems.append(f"registry: {exc}")
+                problems.append(("registry not applied or out of date", f"registry: {exc}"))
         try:
             async with asyncio.timeout(self.read_timeout):
                 await self.store.online_async.ping()
         except StoreError as exc:
-            problems.append(str(exc))
+            problems.append(("online store unreachable", str(exc)))
         except TimeoutError:
-            problems.append(f"online store: no answer within {self.read_timeout:g}s")
+            what = f"online store: no answer within {self.read_timeout:g}s"
+            problems.append((what, what))
         return problems
 
     async def aclose(self) -> None:

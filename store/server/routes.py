@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import PlainTextResponse, Response
 
@@ -226,12 +226,26 @@ async def health() -> Response:
     responses={503: {"description": "Not ready: the body lists the problems"}},
 )
 async def ready(request: Request) -> Response:
-    """200 when the server can answer reads; 503 naming each problem otherwise."""
+    """200 when the server can answer reads; 503 naming each problem otherwise.
+
+    Open (for probes), so with API keys configured the details (Redis host and user, file
+    paths) go only to a caller that sends a valid key; others get what is wrong in general.
+    """
     ctx = context(request)
     problems = await ctx.problems()
     if problems:
-        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        shown = [detail if _authenticated(request) else what for what, detail in problems]
+        return JSONResponse({"status": "not ready", "problems": shown}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+def _authenticated(request: Request) -> bool:
+    """Whether the caller may see details: it sent a valid key, or the server has none."""
+    try:
+        require_key(request)
+    except HTTPException:
+        return False
+    return True
 
 
 @open_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)
