@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from store.errors import StoreError
@@ -79,6 +80,10 @@ def create_app(store: FeatureStore) -> FastAPI:
         try:
             _ = store.definitions  # import the repo's modules now, not on the first request
         except StoreError as exc:  # start anyway: /ready says what is wrong and what to run
+            log.warning("not ready: %s", exc)
+        try:  # the embedded Redis starts now, not in the event loop on the first request
+            await anyio.to_thread.run_sync(store.online_async.prepare)
+        except StoreError as exc:
             log.warning("not ready: %s", exc)
         served.start()
         # Move everything loaded so far out of the collector's sight: full collections then

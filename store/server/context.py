@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from starlette.requests import Request
 
 from store.errors import StoreError
@@ -15,6 +17,8 @@ from store.server.metrics import Metrics
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
+
+log = logging.getLogger("parity.server")
 
 
 def key_digest(key: str) -> bytes:
@@ -55,11 +59,25 @@ class ServerContext:
             async with asyncio.timeout(self.read_timeout):
                 await self.store.online_async.ping()
         except StoreError as exc:
+            if await self.revive_online():
+                return await self.problems()
             problems.append(("online store unreachable", str(exc)))
         except TimeoutError:
             what = f"online store: no answer within {self.read_timeout:g}s"
             problems.append((what, what))
         return problems
+
+    async def revive_online(self) -> bool:
+        """After an online-store failure: restart the embedded Redis if it has died (in a
+        thread: starting it takes a moment). True when it was started; never raises."""
+        try:
+            started = await anyio.to_thread.run_sync(self.store.online_async.revive)
+        except StoreError as exc:
+            log.error("the embedded Redis is down and could not be started: %s", exc)
+            return False
+        if started:
+            log.warning("the embedded Redis had died: started it again")
+        return started
 
     async def aclose(self) -> None:
         """Flush the served log and close connections."""
