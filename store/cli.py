@@ -337,14 +337,27 @@ def features(
         console.print_json(json.dumps(rows))
         return
     table = Table(title="Feature views")
-    for col in ("view", "version", "applied", "keys", "features", "ttl", "owner"):
+    for col in ("view", "kind", "version", "applied", "keys", "features", "ttl", "owner"):
         table.add_column(col)
     for r in rows:
         applied = "yes" if r["applied_version"] == r["version"] else "[yellow]no[/]"
         ttl = "none" if r["ttl_seconds"] is None else f"{r['ttl_seconds'] / 3600:g}h"
         feats = ", ".join(f"{k}:{v}" for k, v in r["features"].items())
+        if r["kind"] == "on_demand":
+            ttl = "(its sources')"
+            feats += " <- " + ", ".join(r["sources"])
+            if r["request_fields"]:
+                request = ", ".join(f"{k}:{v}" for k, v in r["request_fields"].items())
+                feats += f"; request data {request}"
         table.add_row(
-            r["view"], r["version"], applied, ", ".join(r["join_keys"]), feats, ttl, r["owner"]
+            r["view"],
+            r["kind"],
+            r["version"],
+            applied,
+            ", ".join(r["join_keys"]),
+            feats,
+            ttl,
+            r["owner"],
         )
     console.print(table)
 
@@ -475,19 +488,39 @@ def _numeric(rows: list[dict[str, Any]], col: str) -> bool:
 @app.command()
 def quickstart(
     repo: Annotated[
-        Path, typer.Option("--repo", "-r", help="The example feature repo to run in.")
-    ] = Path("definitions"),
+        Path | None,
+        typer.Option(
+            "--repo",
+            "-r",
+            help="The example feature repo to run in; default definitions/ (or the current "
+            "folder when it holds parity.yaml).",
+        ),
+    ] = None,
     fresh: Annotated[bool, typer.Option(help="Regenerate the sample data first.")] = False,
+    plant_skew: Annotated[
+        bool,
+        typer.Option(
+            "--plant-skew",
+            help="Plant known defects (a late-landing backfill, a tampered online value, a "
+            "drifted feature) into fresh sample data: each audit must find exactly its own "
+            "(exit code 1).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole job on the example fraud repo: generate sample data, apply, build a
-    training frame, materialize to Redis, read online, and audit."""
+    training frame, materialize to Redis, read online, audit, and give a verdict. Exits 0
+    when every audit is OK, 1 when one alerts."""
     from store.quickstart import run
 
+    if repo is None:
+        repo = Path("definitions") if not Path("parity.yaml").exists() else Path(".")
     if not (repo / "parity.yaml").exists():
         raise typer.BadParameter(
-            f"{repo} has no parity.yaml: run from the project's top folder, or pass --repo"
+            f"{repo} has no parity.yaml: run from Parity's top folder (the example repo is "
+            "definitions/), or pass --repo"
         )
-    run(repo, console, fresh=fresh)
+    result = run(repo, console, fresh=fresh, plant=plant_skew)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -124,12 +124,16 @@ class FeatureStore:
         )
 
     def list_features(self) -> list[dict[str, Any]]:
-        """Every view with its features, version, ttl, owner and entities."""
+        """Every view with its kind (``feature``, ``aggregation`` or ``on_demand``),
+        features, version, ttl, owner and entities. An on-demand view lists its source
+        features and the request data it needs; its keys are its sources' keys."""
+        defs = self.definitions
         out = []
-        for view in self.definitions.views.values():
+        for view in defs.views.values():
             out.append(
                 {
                     "view": view.name,
+                    "kind": "aggregation" if isinstance(view, AggregationView) else "feature",
                     "version": view.version,
                     "applied_version": self.registry.view_version(view.name),
                     "entities": [e.name for e in view.entities],
@@ -138,6 +142,28 @@ class FeatureStore:
                     "ttl_seconds": None if view.ttl is None else view.ttl.total_seconds(),
                     "owner": view.owner,
                     "description": view.description,
+                }
+            )
+        applied = self.registry.state().get("on_demand", {})
+        for odfv in defs.on_demand.values():
+            sources = [defs.view(r.view) for r in self.resolve(odfv.sources)]
+            keys: dict[str, str] = {}
+            for source in sources:
+                keys |= {k: str(t) for k, t in source.join_keys.items()}
+            out.append(
+                {
+                    "view": odfv.name,
+                    "kind": "on_demand",
+                    "version": odfv.version,
+                    "applied_version": applied.get(odfv.name, {}).get("version"),
+                    "entities": list(dict.fromkeys(e.name for v in sources for e in v.entities)),
+                    "join_keys": keys,
+                    "features": {f.name: str(f.type) for f in odfv.fields},
+                    "ttl_seconds": None,
+                    "owner": "",
+                    "description": odfv.description,
+                    "sources": list(odfv.sources),
+                    "request_fields": {f.name: str(f.type) for f in odfv.request_fields},
                 }
             )
         return out

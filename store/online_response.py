@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from store.online.reader import ReadResult, Status
 from store.registry import FeatureRef
+from store.types import ValueType, to_pandas
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,6 +34,7 @@ class FeatureColumn:
     values: list[Any] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
     event_timestamps: list[datetime | None] = field(default_factory=list)
+    dtype: ValueType | None = None
 
 
 @dataclass
@@ -63,7 +65,14 @@ class OnlineResponse:
             c = result.column(ref.view, ref.feature)
             columns.append(
                 FeatureColumn(
-                    ref.output, c.view, c.feature, c.version, c.values, c.statuses, c.event_ts
+                    ref.output,
+                    c.view,
+                    c.feature,
+                    c.version,
+                    c.values,
+                    c.statuses,
+                    c.event_ts,
+                    c.dtype,
                 )
             )
         return cls(entity_rows, columns, result.now)
@@ -95,11 +104,18 @@ class OnlineResponse:
     def to_pandas(
         self, include_event_timestamps: bool = False, *, include_metadata: bool = False
     ) -> pd.DataFrame:
+        """Columns as in :meth:`to_dict`; each feature keeps its declared type (an ``int64``
+        feature with a missing value is ``Int64`` with ``<NA>``, as in a training frame)."""
         import pandas as pd
+        import pyarrow as pa
 
-        return pd.DataFrame(
-            self.to_dict(include_event_timestamps, include_metadata=include_metadata)
-        )
+        data = self.to_dict(include_event_timestamps, include_metadata=include_metadata)
+        frame = pd.DataFrame(data)
+        for col in self.columns:
+            if col.dtype is not None:
+                values = pa.array(col.values, col.dtype.arrow)
+                frame[col.name] = to_pandas(values).array
+        return frame
 
     def to_df(
         self, include_event_timestamps: bool = False, *, include_metadata: bool = False
@@ -110,10 +126,13 @@ class OnlineResponse:
     def to_arrow(
         self, include_event_timestamps: bool = False, *, include_metadata: bool = False
     ) -> pa.Table:
-        """The columns of :meth:`to_dict` as an Arrow table (one row per entity)."""
+        """The columns of :meth:`to_dict` as an Arrow table (one row per entity); each feature
+        in its declared Arrow type."""
         import pyarrow as pa
 
-        return pa.table(self.to_dict(include_event_timestamps, include_metadata=include_metadata))
+        types = {c.name: c.dtype.arrow for c in self.columns if c.dtype is not None}
+        data = self.to_dict(include_event_timestamps, include_metadata=include_metadata)
+        return pa.table({name: pa.array(v, types.get(name)) for name, v in data.items()})
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Per feature, how many values had each status."""
