@@ -241,16 +241,17 @@ class _Converter:
                 raise Skip(
                     f"its source maps {col!r} onto a timestamp column; rename it in the file"
                 )
-        args = f"{rel!r}, event_timestamp={event!r}"
+        args = [repr(rel), f"event_timestamp={event!r}"]
         if created:
-            args += f", created_timestamp={created!r}"
+            args.append(f"created_timestamp={created!r}")
         else:
             self.result.notes.append(
                 f"feature view {view!r}: its source has no created_timestamp_column, so rows count "
                 "as landed at their event time (the leakage guard cannot act) and pushes to it "
                 "can only go online"
             )
-        return f"ParquetSource({args})", {str(v): str(k) for k, v in mapping.items()}
+        lines = "".join(f"        {a},\n" for a in args)
+        return f"ParquetSource(\n{lines}    )", {str(v): str(k) for k, v in mapping.items()}
 
     def fields(
         self, view: FeastObject, keys: set[str], src: FeastObject, mapping: dict[str, str]
@@ -519,7 +520,9 @@ def _module(repo: FeastRepo, conv: _Converter) -> str:
         *[line for line in repo.imports if "timedelta" not in line],
         "from datetime import timedelta",
         "",
-        f"from store import {', '.join(sorted(used))}",
+        "from store import (",
+        *[f"    {name}," for name in sorted(used)],
+        ")",
         "",
     ]
     return "\n".join([*head, *conv.lines, ""]) + "\n"
