@@ -157,7 +157,7 @@ def training_frame(
 
 def _print_manifest(manifest: dict[str, Any]) -> None:
     table = Table(title=f"Training frame: {manifest.get('rows', '?'):,} rows")
-    for col in ("view", "version", "features", "changed by guard", "beyond watermark"):
+    for col in ("view", "version", "features", "changed vs naive join", "beyond watermark"):
         table.add_column(col)
     for name, info in manifest.get("views", {}).items():
         table.add_row(
