@@ -15,9 +15,12 @@ from store.errors import (
     DefinitionError,
     EntityFrameError,
     FeatureNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     OfflineStoreError,
     OnlineStoreError,
     PushError,
+    PushSourceNotFoundError,
     RegistryError,
     RequestDataError,
     SourceError,
@@ -33,10 +36,12 @@ if _typing.TYPE_CHECKING:
         FeatureView,
         Field,
         ParquetSource,
+        PushSource,
     )
     from store.feature_store import FeatureStore
     from store.ondemand import OnDemandFeatureView
     from store.online_response import OnlineResponse, Status
+    from store.push import PushMode, PushResult
     from store.training_frame import TrainingFrame
 
 # Imported on first use (PEP 562), so `parity --help` and `import store.errors` stay fast:
@@ -50,6 +55,9 @@ _LAZY = {
     "FeatureView": "store.definitions",
     "Field": "store.definitions",
     "ParquetSource": "store.definitions",
+    "PushSource": "store.definitions",
+    "PushMode": "store.push",
+    "PushResult": "store.push",
     "FeatureStore": "store.feature_store",
     "OnDemandFeatureView": "store.ondemand",
     "OnlineResponse": "store.online_response",
@@ -87,8 +95,10 @@ __all__ = [
     "EntityFrameError",
     "FeatureNotFoundError",
     "FeatureService",
+    "FeatureServiceNotFoundError",
     "FeatureStore",
     "FeatureView",
+    "FeatureViewNotFoundError",
     "Field",
     "OfflineStoreError",
     "OnDemandFeatureView",
@@ -96,6 +106,10 @@ __all__ = [
     "OnlineStoreError",
     "ParquetSource",
     "PushError",
+    "PushMode",
+    "PushResult",
+    "PushSource",
+    "PushSourceNotFoundError",
     "RegistryError",
     "RequestDataError",
     "SourceError",

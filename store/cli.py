@@ -18,6 +18,7 @@ from rich.table import Table
 
 from store.cli_audit import audit_app
 from store.cli_errors import ErrorHandlingGroup, feature_spec
+from store.cli_feast import import_feast
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
@@ -36,6 +37,7 @@ app = typer.Typer(
 redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
+app.command("import-feast")(import_feast)
 console = Console()
 
 RepoOpt = Annotated[
@@ -305,17 +307,22 @@ def _fmt(value: Any) -> str:
 
 @app.command()
 def push(
-    view: Annotated[str, typer.Argument(help="The feature view to push rows into.")],
+    view: Annotated[str, typer.Argument(help="The feature view (or push source) to push to.")],
     file: Annotated[Path, typer.Argument(help="Parquet or CSV file with the view's columns.")],
+    to: Annotated[
+        str,
+        typer.Option("--to", help="online_and_offline, offline (materialize later) or online."),
+    ] = "online_and_offline",
     repo: RepoOpt = Path("."),
 ) -> None:
     """Stream rows into a view: stamped as landed now, appended to the offline side, and
-    written online where newer than what is there."""
-    result = _store(repo).push(view, file)
+    written online where newer than what is there (--to chooses)."""
+    result = _store(repo).push(view, file, to=to)
+    files = [r.path for r in result.views or [result] if r.path is not None]
     console.print(
-        f"Pushed {result.rows:,} rows to {view}: {result.written:,} written online, "
-        f"{result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped as late; "
-        f"offline file {result.path}"
+        f"Pushed {result.rows:,} rows to {view} ({result.to}): {result.written:,} written "
+        f"online, {result.skipped_older:,} kept newer values, {result.dropped_late:,} dropped "
+        f"as late; offline file(s) {', '.join(map(str, files)) or 'none'}"
     )
 
 
@@ -330,14 +337,27 @@ def features(
         console.print_json(json.dumps(rows))
         return
     table = Table(title="Feature views")
-    for col in ("view", "version", "applied", "keys", "features", "ttl", "owner"):
+    for col in ("view", "kind", "version", "applied", "keys", "features", "ttl", "owner"):
         table.add_column(col)
     for r in rows:
         applied = "yes" if r["applied_version"] == r["version"] else "[yellow]no[/]"
         ttl = "none" if r["ttl_seconds"] is None else f"{r['ttl_seconds'] / 3600:g}h"
         feats = ", ".join(f"{k}:{v}" for k, v in r["features"].items())
+        if r["kind"] == "on_demand":
+            ttl = "(its sources')"
+            feats += " <- " + ", ".join(r["sources"])
+            if r["request_fields"]:
+                request = ", ".join(f"{k}:{v}" for k, v in r["request_fields"].items())
+                feats += f"; request data {request}"
         table.add_row(
-            r["view"], r["version"], applied, ", ".join(r["join_keys"]), feats, ttl, r["owner"]
+            r["view"],
+            r["kind"],
+            r["version"],
+            applied,
+            ", ".join(r["join_keys"]),
+            feats,
+            ttl,
+            r["owner"],
         )
     console.print(table)
 
@@ -468,19 +488,39 @@ def _numeric(rows: list[dict[str, Any]], col: str) -> bool:
 @app.command()
 def quickstart(
     repo: Annotated[
-        Path, typer.Option("--repo", "-r", help="The example feature repo to run in.")
-    ] = Path("definitions"),
+        Path | None,
+        typer.Option(
+            "--repo",
+            "-r",
+            help="The example feature repo to run in; default definitions/ (or the current "
+            "folder when it holds parity.yaml).",
+        ),
+    ] = None,
     fresh: Annotated[bool, typer.Option(help="Regenerate the sample data first.")] = False,
+    plant_skew: Annotated[
+        bool,
+        typer.Option(
+            "--plant-skew",
+            help="Plant known defects (a late-landing backfill, a tampered online value, a "
+            "drifted feature) into fresh sample data: each audit must find exactly its own "
+            "(exit code 1).",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole job on the example fraud repo: generate sample data, apply, build a
-    training frame, materialize to Redis, read online, and audit."""
+    training frame, materialize to Redis, read online, audit, and give a verdict. Exits 0
+    when every audit is OK, 1 when one alerts."""
     from store.quickstart import run
 
+    if repo is None:
+        repo = Path("definitions") if not Path("parity.yaml").exists() else Path(".")
     if not (repo / "parity.yaml").exists():
         raise typer.BadParameter(
-            f"{repo} has no parity.yaml: run from the project's top folder, or pass --repo"
+            f"{repo} has no parity.yaml: run from Parity's top folder (the example repo is "
+            "definitions/), or pass --repo"
         )
-    run(repo, console, fresh=fresh)
+    result = run(repo, console, fresh=fresh, plant=plant_skew)
+    raise typer.Exit(result.exit_code)
 
 
 def main() -> None:

@@ -307,6 +307,45 @@ class FeatureService:
         object.__setattr__(self, "features", tuple(self.features))
 
 
+@dataclass(frozen=True)
+class PushSource:
+    """A named stream of rows that feeds one or more feature views (Feast's ``PushSource``).
+
+    ``FeatureStore.push(name, rows)`` appends the rows to every view it feeds and writes them
+    online; each view takes the columns it declares.
+
+    Args:
+        name: the push source's name (distinct from every feature view's name).
+        views: the feature views (objects or names) that the pushed rows feed.
+        description: free text.
+    """
+
+    name: str
+    views: Sequence[FeatureView | str]
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        check_name(self.name, what="push source")
+        views = [self.views] if isinstance(self.views, str | FeatureView) else self.views
+        names = []
+        for view in views if isinstance(views, Iterable) else ():
+            if not isinstance(view, str | FeatureView):
+                raise DefinitionError(
+                    f"push source {self.name!r}: views must be FeatureView objects or names, "
+                    f"got {view!r}"
+                )
+            names.append(view if isinstance(view, str) else view.name)
+        if not names:
+            raise DefinitionError(f"push source {self.name!r}: needs at least one feature view")
+        _unique(names, what=f"push source {self.name!r}: view")
+        object.__setattr__(self, "views", tuple(names))
+
+    @property
+    def view_names(self) -> list[str]:
+        """The names of the views this source feeds."""
+        return [str(v) for v in self.views]
+
+
 def _unique(names: list[str], *, what: str) -> None:
     seen: set[str] = set()
     for name in names:

@@ -7,6 +7,9 @@ The tree (callers catch the root, or a built-in where they expect one)::
     ├── DefinitionError(ValueError)      a feature definition is wrong (names object and fix)
     ├── RegistryError                    nothing applied yet, or registry file unreadable
     ├── FeatureNotFoundError(KeyError)   unknown view, feature or feature service
+    │   ├── FeatureViewNotFoundError     unknown feature view (names the defined ones)
+    │   ├── FeatureServiceNotFoundError  unknown feature service
+    │   ├── PushSourceNotFoundError      unknown push source (or view) to push to
     │   └── AmbiguousFeatureError(ValueError)  a short feature name that several views
     │                                          have: the request must qualify it
     ├── EntityFrameError(ValueError)     a bad training request or online entity rows
@@ -45,6 +48,19 @@ class FeatureNotFoundError(StoreError, KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain.
         return str(self.args[0]) if self.args else ""
+
+
+class FeatureViewNotFoundError(FeatureNotFoundError):
+    """An unknown feature view (Feast's ``FeatureViewNotFoundException``)."""
+
+
+class FeatureServiceNotFoundError(FeatureNotFoundError):
+    """An unknown feature service (Feast's ``FeatureServiceNotFoundException``)."""
+
+
+class PushSourceNotFoundError(FeatureNotFoundError):
+    """A push names neither a push source nor a feature view (Feast's
+    ``PushSourceNotFoundException``)."""
 
 
 class AmbiguousFeatureError(FeatureNotFoundError, ValueError):
@@ -93,12 +109,18 @@ class AuditError(StoreError):
     """An audit could not be run."""
 
 
-def unknown_name(what: str, name: str, known: list[str] | tuple[str, ...]) -> FeatureNotFoundError:
-    """The error for a name that is not one of ``known``: it names the candidates (the closest
-    first), so a typo is never taken for an empty, green result."""
+def unknown_name(
+    what: str,
+    name: str,
+    known: list[str] | tuple[str, ...],
+    *,
+    cls: type[FeatureNotFoundError] = FeatureNotFoundError,
+) -> FeatureNotFoundError:
+    """The error (a ``cls``) for a name that is not one of ``known``: it names the candidates
+    (the closest first), so a typo is never taken for an empty, green result."""
     import difflib
 
     close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     listed = ", ".join(sorted(known)) or "none"
-    return FeatureNotFoundError(f"unknown {what} {name!r}{hint}; known: {listed}")
+    return cls(f"unknown {what} {name!r}{hint}; known: {listed}")

@@ -18,8 +18,14 @@ import pyarrow as pa
 from store.aggregation import AggregationView
 from store.audit.report import AuditReport
 from store.config import RepoConfig, load_config
-from store.definitions import FeatureView
-from store.errors import RegistryError, unknown_name
+from store.definitions import Entity, FeatureService, FeatureView
+from store.errors import (
+    EntityFrameError,
+    FeatureServiceNotFoundError,
+    PushSourceNotFoundError,
+    RegistryError,
+    unknown_name,
+)
 from store.materialize import MaterializeResult, Progress, materialize_views
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import get_historical_features
@@ -28,7 +34,7 @@ from store.ondemand_apply import OnDemandPlan, apply_offline, apply_online, plan
 from store.online.reader import ViewRead
 from store.online.store import AsyncOnlineStore, OnlineStore
 from store.online_response import OnlineResponse
-from store.push import PushResult, push_rows
+from store.push import PushMode, PushResult, push_rows, push_to_views
 from store.registry import Definitions, FeatureRef, Plan, Registry, load_definitions
 from store.registry import resolve_features as _resolve
 from store.training_frame import TrainingFrame
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
     from store.types import ValueType
 
 EntityInput: TypeAlias = pd.DataFrame | pa.Table | str | Path
+EntityRows: TypeAlias = Sequence[Mapping[str, Any]] | Mapping[str, Sequence[Any]]
+PushInput: TypeAlias = pd.DataFrame | pa.Table | str | Path | Sequence[Mapping[str, Any]]
 
 
 def _utc(ts: datetime | None) -> datetime:
@@ -47,16 +55,43 @@ def _utc(ts: datetime | None) -> datetime:
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
 
 
+def _feature_names(features: Sequence[str] | str | FeatureService) -> Sequence[str] | str:
+    """A feature service object stands for its name (Feast passes the object)."""
+    return features.name if isinstance(features, FeatureService) else features
+
+
+def _entity_rows(entity_rows: EntityRows) -> list[dict[str, Any]]:
+    """Entity rows as dicts, from rows or from Feast's column shape ``{"key": [v, ...]}``."""
+    if isinstance(entity_rows, Mapping):
+        columns = {k: list(v) for k, v in entity_rows.items()}
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:
+            shown = ", ".join(f"{k}: {len(v)}" for k, v in columns.items())
+            raise EntityFrameError(f"entity_rows columns differ in length ({shown})")
+        n = lengths.pop() if lengths else 0
+        return [{k: v[i] for k, v in columns.items()} for i in range(n)]
+    return [dict(r) for r in entity_rows]
+
+
 class FeatureStore:
     """A feature repo: its definitions, offline store, online store and registry.
 
     Args:
         repo: the feature repo folder (holding ``parity.yaml``); default the current folder.
         config: settings to use instead of reading ``parity.yaml``.
+        repo_path: Feast's name for ``repo``.
     """
 
-    def __init__(self, repo: str | Path = ".", *, config: RepoConfig | None = None) -> None:
-        self.repo = Path(repo).resolve()
+    def __init__(
+        self,
+        repo: str | Path | None = None,
+        *,
+        config: RepoConfig | None = None,
+        repo_path: str | Path | None = None,
+    ) -> None:
+        if repo is not None and repo_path is not None:
+            raise TypeError("give the repo folder once: repo or repo_path, not both")
+        self.repo = Path(repo or repo_path or ".").resolve()
         self.config = config or load_config(self.repo)
         data_dir = Path(self.config.data_dir)
         self.data_dir = data_dir if data_dir.is_absolute() else self.repo / data_dir
@@ -81,18 +116,24 @@ class FeatureStore:
         return self.registry.apply(self.definitions)
 
     def resolve(
-        self, features: Sequence[str] | str, *, full_feature_names: bool = False
+        self, features: Sequence[str] | str | FeatureService, *, full_feature_names: bool = False
     ) -> list[FeatureRef]:
-        """Turn feature references or a service name into output columns."""
-        return _resolve(self.definitions, features, full_feature_names=full_feature_names)
+        """Turn feature references, a service or its name into output columns."""
+        return _resolve(
+            self.definitions, _feature_names(features), full_feature_names=full_feature_names
+        )
 
     def list_features(self) -> list[dict[str, Any]]:
-        """Every view with its features, version, ttl, owner and entities."""
+        """Every view with its kind (``feature``, ``aggregation`` or ``on_demand``),
+        features, version, ttl, owner and entities. An on-demand view lists its source
+        features and the request data it needs; its keys are its sources' keys."""
+        defs = self.definitions
         out = []
-        for view in self.definitions.views.values():
+        for view in defs.views.values():
             out.append(
                 {
                     "view": view.name,
+                    "kind": "aggregation" if isinstance(view, AggregationView) else "feature",
                     "version": view.version,
                     "applied_version": self.registry.view_version(view.name),
                     "entities": [e.name for e in view.entities],
@@ -103,7 +144,63 @@ class FeatureStore:
                     "description": view.description,
                 }
             )
+        applied = self.registry.state().get("on_demand", {})
+        for odfv in defs.on_demand.values():
+            sources = [defs.view(r.view) for r in self.resolve(odfv.sources)]
+            keys: dict[str, str] = {}
+            for source in sources:
+                keys |= {k: str(t) for k, t in source.join_keys.items()}
+            out.append(
+                {
+                    "view": odfv.name,
+                    "kind": "on_demand",
+                    "version": odfv.version,
+                    "applied_version": applied.get(odfv.name, {}).get("version"),
+                    "entities": list(dict.fromkeys(e.name for v in sources for e in v.entities)),
+                    "join_keys": keys,
+                    "features": {f.name: str(f.type) for f in odfv.fields},
+                    "ttl_seconds": None,
+                    "owner": "",
+                    "description": odfv.description,
+                    "sources": list(odfv.sources),
+                    "request_fields": {f.name: str(f.type) for f in odfv.request_fields},
+                }
+            )
         return out
+
+    def list_feature_views(self) -> list[FeatureView]:
+        """Every feature view (aggregation views included), in definition order."""
+        return list(self.definitions.views.values())
+
+    def list_entities(self) -> list[Entity]:
+        """Every entity."""
+        return list(self.definitions.entities.values())
+
+    def list_feature_services(self) -> list[FeatureService]:
+        """Every feature service."""
+        return list(self.definitions.services.values())
+
+    def get_feature_view(self, name: str) -> FeatureView:
+        """The feature view ``name``.
+
+        Raises:
+            FeatureViewNotFoundError: no such view (the message lists the defined ones).
+        """
+        return self.definitions.view(name)
+
+    def get_feature_service(self, name: str) -> FeatureService:
+        """The feature service ``name``.
+
+        Raises:
+            FeatureServiceNotFoundError: no such service (the message lists the defined ones).
+        """
+        try:
+            return self.definitions.services[name]
+        except KeyError:
+            known = ", ".join(sorted(self.definitions.services)) or "none"
+            raise FeatureServiceNotFoundError(
+                f"unknown feature service {name!r}; defined services: {known}"
+            ) from None
 
     def applied_views(self, names: Sequence[str] | None = None) -> list[tuple[FeatureView, str]]:
         """Views with their applied version; refuses definitions changed since the last apply."""
@@ -137,7 +234,7 @@ class FeatureStore:
     def get_historical_features(
         self,
         entity_df: EntityInput,
-        features: Sequence[str] | str,
+        features: Sequence[str] | str | FeatureService,
         *,
         full_feature_names: bool = False,
         out_path: str | Path | None = None,
@@ -145,11 +242,19 @@ class FeatureStore:
         """Build a point-in-time correct training frame.
 
         Args:
-            entity_df: join keys + ``event_timestamp`` (+ labels): DataFrame, Table or Parquet.
-            features: ``["view:feature", ...]`` or a feature service name.
+            entity_df: join keys + ``event_timestamp`` (+ labels): DataFrame, Table, Parquet
+                path, or a SELECT over the offline store (each feature view is a table of
+                its source rows), as Feast allows.
+            features: ``["view:feature", ...]``, a feature service or its name.
             full_feature_names: name columns ``view__feature``.
             out_path: stream the result to this Parquet file instead of memory.
+
+        Returns:
+            The frame (``.to_df()``, ``.to_arrow()``, ``.to_parquet()``) with its manifest.
         """
+        features = _feature_names(features)
+        if isinstance(entity_df, str) and not Path(entity_df).is_file():
+            entity_df = self.offline.query(entity_df, self.definitions.views.values())
         refs = self.resolve(features, full_feature_names=full_feature_names)
         od = plan_on_demand(self.definitions, refs)
         frame = get_historical_features(
@@ -174,17 +279,31 @@ class FeatureStore:
 
     def materialize(
         self,
-        end: datetime,
+        start_date: datetime | None = None,
+        end_date: datetime | None = None,
+        feature_views: Sequence[str] | None = None,
         *,
+        end: datetime | None = None,
         start: datetime | None = None,
         views: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> list[MaterializeResult]:
-        """Write the offline value at ``t = end`` of every key into the online store."""
+        """Write the offline value at ``t = end`` of every key into the online store.
+
+        Called as ``materialize(end)`` or ``materialize(end=..., start=...)``, or with Feast's
+        ``materialize(start_date, end_date, feature_views)``. ``start`` only narrows which
+        rows are read (by event time); the value written is the rule's value at ``end``.
+        """
+        if end_date is not None:
+            end, start = end_date, start_date if start is None else start
+        elif end is None:
+            end = start_date
+        if end is None:
+            raise TypeError("materialize needs an end time: materialize(end) or end_date=")
         return materialize_views(
             self.offline,
             self.online,
-            self.applied_views(views),
+            self.applied_views(views or feature_views),
             _utc(end),
             start=None if start is None else _utc(start),
             progress=progress,
@@ -192,29 +311,31 @@ class FeatureStore:
 
     def materialize_incremental(
         self,
-        end: datetime | None = None,
+        end_date: datetime | None = None,
+        feature_views: Sequence[str] | None = None,
         *,
+        end: datetime | None = None,
         views: Sequence[str] | None = None,
         progress: Progress | None = None,
     ) -> list[MaterializeResult]:
-        """Pick up from each view's last committed watermark, by ingestion time."""
+        """Pick up from each view's last committed watermark, by ingestion time, up to
+        ``end_date`` (Feast's name; or ``end``; default now)."""
         return materialize_views(
             self.offline,
             self.online,
-            self.applied_views(views),
-            _utc(end),
+            self.applied_views(views or feature_views),
+            _utc(end if end is not None else end_date),
             incremental=True,
             progress=progress,
         )
 
     def _reads(
-        self, features: Sequence[str] | str, full_feature_names: bool
+        self, features: Sequence[str] | str | FeatureService, full_feature_names: bool
     ) -> tuple[list[ViewRead], list[FeatureRef], OnDemandPlan]:
         """One ViewRead per view (so a read is N entities x K views HMGETs), the refs fetched
         and the on-demand plan."""
-        od = plan_on_demand(
-            self.definitions, self.resolve(features, full_feature_names=full_feature_names)
-        )
+        refs = self.resolve(_feature_names(features), full_feature_names=full_feature_names)
+        od = plan_on_demand(self.definitions, refs)
         refs = od.fetch
         versions = {v.name: ver for v, ver in self.applied_views(sorted({r.view for r in refs}))}
         by_view: dict[str, list[str]] = {}
@@ -239,37 +360,101 @@ class FeatureStore:
 
     def get_online_features(
         self,
-        features: Sequence[str] | str,
-        entity_rows: Sequence[Mapping[str, Any]],
-        *,
+        features: Sequence[str] | str | FeatureService,
+        entity_rows: EntityRows,
         full_feature_names: bool = False,
+        *,
         now: datetime | None = None,
     ) -> OnlineResponse:
-        """Read features for entity keys, each with status and event time."""
+        """Read features for entity keys, each with status and event time.
+
+        Args:
+            features: ``["view:feature", ...]``, a feature service or its name.
+            entity_rows: one dict per entity (``[{"user_id": 1}]``) or, as Feast also takes,
+                one list per key column (``{"user_id": [1, 2]}``).
+            full_feature_names: name columns ``view__feature``.
+            now: judge statuses (EXPIRED) at this time; default now.
+
+        Returns:
+            The values with statuses (``.to_dict()``, ``.to_df()``, ``.to_arrow()``).
+        """
         reads, refs, od = self._reads(features, full_feature_names)
-        rows = [dict(r) for r in entity_rows]
+        rows = _entity_rows(entity_rows)
         resp = OnlineResponse.from_read(self.online.read(reads, rows, _utc(now)), refs, rows)
         return apply_online(self.definitions, od, resp, rows)
 
     async def get_online_features_async(
         self,
-        features: Sequence[str] | str,
-        entity_rows: Sequence[Mapping[str, Any]],
-        *,
+        features: Sequence[str] | str | FeatureService,
+        entity_rows: EntityRows,
         full_feature_names: bool = False,
+        *,
         now: datetime | None = None,
     ) -> OnlineResponse:
         """:meth:`get_online_features` for asyncio callers (the feature server)."""
         reads, refs, od = self._reads(features, full_feature_names)
-        rows = [dict(r) for r in entity_rows]
+        rows = _entity_rows(entity_rows)
         result = await self.online_async.read(reads, rows, _utc(now))
         resp = OnlineResponse.from_read(result, refs, rows)
         return apply_online(self.definitions, od, resp, rows)
 
-    def push(self, view: str, rows: EntityInput | Sequence[Mapping[str, Any]]) -> PushResult:
-        """Stream rows into a view: stamped created now, appended offline, CAS-written online."""
-        [(fv, version)] = self.applied_views([view])
-        return push_rows(self.offline, self.online, fv, version, rows)
+    def push(
+        self,
+        push_source_name: str,
+        df: PushInput,
+        allow_registry_cache: bool = True,
+        to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
+    ) -> PushResult:
+        """Stream rows into a push source's views (or into one view, named directly).
+
+        Rows are stamped created now (unless they carry a created timestamp), appended
+        offline and compare-and-set online, by ``to``: ``online_and_offline`` (default),
+        ``offline`` or ``online`` (Feast's :class:`PushMode`, by value or name). Feast's
+        default is ``online``; ours keeps training and serving on the same rows.
+
+        Args:
+            push_source_name: a :class:`PushSource` (every view it feeds takes the columns it
+                declares) or a feature view.
+            df: the rows: DataFrame, Arrow table, Parquet/CSV path or a list of dicts.
+            allow_registry_cache: accepted for Feast's signature (the registry is always read).
+            to: where the rows go.
+
+        Raises:
+            PushSourceNotFoundError: neither a push source nor a feature view has that name.
+            PushError: the rows do not fit (nothing is written then).
+        """
+        defs = self.definitions
+        source = defs.push_sources.get(push_source_name)
+        if source is None and push_source_name not in defs.views:
+            sources = ", ".join(sorted(defs.push_sources)) or "none"
+            views = ", ".join(sorted(defs.views)) or "none"
+            raise PushSourceNotFoundError(
+                f"unknown push source {push_source_name!r}: push sources: {sources}; "
+                f"feature views: {views}"
+            )
+        if source is None:
+            [(fv, version)] = self.applied_views([push_source_name])
+            return push_rows(self.offline, self.online, fv, version, df, to=to)
+        targets = self.applied_views(source.view_names)
+        return push_to_views(self.offline, self.online, source.name, targets, df, to=to)
+
+    def write_to_online_store(
+        self,
+        feature_view_name: str,
+        df: PushInput | None = None,
+        inputs: PushInput | None = None,
+        allow_registry_cache: bool = True,
+    ) -> PushResult:
+        """Feast's online-only write: :meth:`push` to one view with ``to="online"``.
+
+        Raises:
+            FeatureViewNotFoundError: no such view.
+        """
+        rows = df if df is not None else inputs
+        if rows is None:
+            raise TypeError("write_to_online_store needs df= (or inputs=)")
+        [(fv, version)] = self.applied_views([feature_view_name])
+        return push_rows(self.offline, self.online, fv, version, rows, to=PushMode.ONLINE)
 
     def close(self) -> None:
         """Release connections (the embedded Redis keeps running for other processes)."""

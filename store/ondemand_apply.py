@@ -138,6 +138,7 @@ def apply_online(
             values.to_pylist(),
             [Status.PRESENT] * n,
             [None] * n,
+            next(f.type for f in defs.on_demand[ref.view].fields if f.name == ref.feature),
         )
     columns = [by_name[name] for name in plan.order]
     return OnlineResponse(response.entity_rows, columns, response.read_at)

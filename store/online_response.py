@@ -16,9 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from store.online.reader import ReadResult, Status
 from store.registry import FeatureRef
+from store.types import ValueType, to_pandas
 
 if TYPE_CHECKING:
     import pandas as pd
+    import pyarrow as pa
 
 
 @dataclass
@@ -32,6 +34,7 @@ class FeatureColumn:
     values: list[Any] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
     event_timestamps: list[datetime | None] = field(default_factory=list)
+    dtype: ValueType | None = None
 
 
 @dataclass
@@ -62,7 +65,14 @@ class OnlineResponse:
             c = result.column(ref.view, ref.feature)
             columns.append(
                 FeatureColumn(
-                    ref.output, c.view, c.feature, c.version, c.values, c.statuses, c.event_ts
+                    ref.output,
+                    c.view,
+                    c.feature,
+                    c.version,
+                    c.values,
+                    c.statuses,
+                    c.event_ts,
+                    c.dtype,
                 )
             )
         return cls(entity_rows, columns, result.now)
@@ -81,9 +91,30 @@ class OnlineResponse:
         return out
 
     def to_pandas(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        """Columns as in :meth:`to_dict`; each feature keeps its declared type (an ``int64``
+        feature with a missing value is ``Int64`` with ``<NA>``, as in a training frame)."""
         import pandas as pd
+        import pyarrow as pa
 
-        return pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        frame = pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        for col in self.columns:
+            if col.dtype is not None:
+                values = pa.array(col.values, col.dtype.arrow)
+                frame[col.name] = to_pandas(values).array
+        return frame
+
+    def to_df(self, *, include_metadata: bool = False) -> pd.DataFrame:
+        """Feast's name for :meth:`to_pandas`."""
+        return self.to_pandas(include_metadata=include_metadata)
+
+    def to_arrow(self, *, include_metadata: bool = False) -> pa.Table:
+        """The columns of :meth:`to_dict` as an Arrow table (one row per entity); each feature
+        in its declared Arrow type."""
+        import pyarrow as pa
+
+        types = {c.name: c.dtype.arrow for c in self.columns if c.dtype is not None}
+        data = self.to_dict(include_metadata=include_metadata)
+        return pa.table({name: pa.array(v, types.get(name)) for name, v in data.items()})
 
     def status_counts(self) -> dict[str, dict[str, int]]:
         """Per feature, how many values had each status."""

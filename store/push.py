@@ -4,6 +4,17 @@ Pushed rows are kept as Parquet files under ``<data_dir>/push/<view>/``, which t
 engine reads as part of the view's source, so training frames built afterwards see them by the
 same rule. The online values are computed by the offline rule itself, evaluated over just the
 pushed rows, so expressions, lateness and ttl apply exactly as they do in training.
+
+Where the rows go is a :class:`PushMode` (Feast's names): ``online_and_offline`` (the default:
+training and serving see the same rows), ``offline`` (appended only; a later incremental
+materialization brings them online, it selects by created time) or ``online`` (written online
+only: the rows are staged in ``<data_dir>/push-staging/`` while the rule runs over them, then
+removed, so training frames never see them, as in Feast).
+
+A row's created timestamp is when it landed: now, unless the rows carry one (the source's
+created column, or Feast's ``created``), which is kept; a null one is now, a future one is
+refused. Feast's writers always name the event time ``event_timestamp``: that name is read
+as the source's event column when the source names it otherwise.
 """
 
 from __future__ import annotations
@@ -14,8 +25,9 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -24,27 +36,80 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from store.aggregation import AggregationView
-from store.definitions import FeatureView, ParquetSource
-from store.errors import PushError
+from store.definitions import FeatureView, Field, ParquetSource
+from store.errors import PushError, StoreError
 from store.offline.aggregate import tiles_at
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import snapshot
+from store.ondemand import request_array
 from store.online.store import OnlineStore
 
 PUSH_DIR = "push"
+STAGING_DIR = "push-staging"
+FEAST_CREATED = "created"
+FEAST_EVENT = "event_timestamp"
 _US = timedelta(microseconds=1)
+
+
+class PushMode(StrEnum):
+    """Where pushed rows go (Feast's ``PushMode``, by value or name)."""
+
+    ONLINE = "online"
+    OFFLINE = "offline"
+    ONLINE_AND_OFFLINE = "online_and_offline"
+
+    @classmethod
+    def parse(cls, value: object) -> PushMode:
+        """A PushMode from itself, its value or its name (Feast's enum passes by name)."""
+        if isinstance(value, PushMode):
+            return value
+        name = getattr(value, "name", value)
+        for mode in cls:
+            if name in (mode.value, mode.name):
+                return mode
+        raise PushError(
+            f"push: to={value!r} is not a push mode; use 'online', 'offline' or "
+            "'online_and_offline'"
+        )
 
 
 @dataclass(frozen=True)
 class PushResult:
-    """What a push did."""
+    """What a push did.
+
+    Attributes:
+        view: the feature view (or, for a push source, the source's name).
+        rows: rows pushed.
+        written: online values written (0 when pushed ``offline`` only).
+        skipped_older: online values kept because a newer one was stored.
+        dropped_late: rows later than the view's ``allowed_lateness``.
+        path: the Parquet file appended offline (None when pushed ``online`` only).
+        to: where the rows went.
+        views: for a push source, the result of each view it feeds.
+    """
 
     view: str
     rows: int
     written: int
     skipped_older: int
     dropped_late: int
-    path: Path
+    path: Path | None
+    to: PushMode = PushMode.ONLINE_AND_OFFLINE
+    views: tuple[PushResult, ...] = ()
+
+    @classmethod
+    def combine(cls, name: str, results: Sequence[PushResult]) -> PushResult:
+        """One result for a push source, from the results of the views it feeds."""
+        return cls(
+            name,
+            results[0].rows if results else 0,
+            sum(r.written for r in results),
+            sum(r.skipped_older for r in results),
+            sum(r.dropped_late for r in results),
+            None,
+            results[0].to if results else PushMode.ONLINE_AND_OFFLINE,
+            tuple(results),
+        )
 
 
 def push_dir(data_dir: Path, view: str) -> Path:
@@ -52,44 +117,137 @@ def push_dir(data_dir: Path, view: str) -> Path:
     return data_dir / PUSH_DIR / view
 
 
+Rows: TypeAlias = pd.DataFrame | pa.Table | str | Path | Sequence[Mapping[str, Any]]
+
+
 def push_rows(
     offline: OfflineEngine,
     online: OnlineStore,
     view: FeatureView,
     version: str,
-    rows: pd.DataFrame | pa.Table | str | Path | Sequence[Mapping[str, Any]],
+    rows: Rows,
     *,
     now: datetime | None = None,
+    to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
 ) -> PushResult:
-    """Validate ``rows`` against ``view``'s source, stamp them landed ``now``, append, write.
+    """Validate ``rows`` against ``view``'s source, stamp them landed, append and/or write.
 
     Raises:
         PushError: the view cannot take pushes, or a column is missing, unknown or mistyped.
     """
-    source = view.source
-    if not isinstance(source, ParquetSource) or source.created_timestamp is None:
-        raise PushError(
-            f"feature view {view.name!r}: push needs a ParquetSource with a created_timestamp "
-            "column (to record when pushed rows landed); add created_timestamp= to its source"
-        )
-    table = _as_table(rows, view)
+    mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
+    table = _prepare(offline, view, _as_table(rows, view.name), mode, now)
+    return _commit(offline, online, view, version, table, mode, now)
+
+
+def push_to_views(
+    offline: OfflineEngine,
+    online: OnlineStore,
+    name: str,
+    views: Sequence[tuple[FeatureView, str]],
+    rows: Rows,
+    *,
+    now: datetime | None = None,
+    to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
+) -> PushResult:
+    """Push the rows of push source ``name`` to each of its ``(view, version)``: each view
+    takes the columns its source has. Every view's rows are checked before any is written.
+
+    Raises:
+        PushError: a column no view has, or rows that do not fit a view (nothing written).
+    """
+    mode = PushMode.parse(to)
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    table = _as_table(rows, f"push source {name!r}")
+    known = {FEAST_CREATED, FEAST_EVENT}
+    prepared = []
+    for view, version in views:
+        schema = offline.source_schema(view)
+        known |= set(schema.names)
+        keep = [c for c in table.column_names if c in {*schema.names, FEAST_CREATED, FEAST_EVENT}]
+        prepared.append((view, version, _prepare(offline, view, table.select(keep), mode, now)))
+    unknown = [c for c in table.column_names if c not in known]
+    if unknown:
+        raise PushError(
+            f"push to push source {name!r}: column(s) {unknown} belong to none of its views "
+            f"({', '.join(v.name for v, _ in views)})"
+        )
+    results = [_commit(offline, online, v, ver, t, mode, now) for v, ver, t in prepared]
+    return PushResult.combine(name, results)
+
+
+def _prepare(
+    offline: OfflineEngine, view: FeatureView, table: pa.Table, mode: PushMode, now: datetime
+) -> pa.Table:
+    """The rows as the view's source types, with their created timestamps; or PushError."""
+    source = view.source
+    if not isinstance(source, ParquetSource):
+        raise PushError(
+            f"feature view {view.name!r}: push needs a ParquetSource (pushed rows are kept as "
+            "Parquet next to it); this view reads a DuckDB table"
+        )
+    if source.created_timestamp is None and mode is not PushMode.ONLINE:
+        raise PushError(
+            f"feature view {view.name!r}: a push that lands offline needs a created_timestamp "
+            "column (to record when pushed rows landed); add created_timestamp= to its source, "
+            "or push with to='online'"
+        )
+    if mode is PushMode.ONLINE and isinstance(view, AggregationView):
+        raise PushError(
+            f"push to {view.name!r}: an aggregation view's online tiles are computed from its "
+            "offline rows, so it cannot be pushed online only; push with to='online_and_offline'"
+        )
     schema = offline.source_schema(view)
-    table = _conform(table, schema, view, _partition_columns(offline, view), now)
+    return _conform(table, schema, view, _partition_columns(offline, view), now)
+
+
+def _commit(
+    offline: OfflineEngine,
+    online: OnlineStore,
+    view: FeatureView,
+    version: str,
+    table: pa.Table,
+    mode: PushMode,
+    now: datetime,
+) -> PushResult:
+    """Append the prepared rows offline and/or write them online, by ``mode``."""
+    assert isinstance(view.source, ParquetSource)
+    dropped = _late_rows(table, view, view.source.event_timestamp, now)
+    if mode is PushMode.ONLINE:
+        staged = _append(table, offline.data_dir / STAGING_DIR / view.name, now)
+        try:
+            written, skipped = _write_online(offline, online, view, version, staged, now)
+        finally:
+            staged.unlink(missing_ok=True)
+        return PushResult(view.name, table.num_rows, written, skipped, dropped, None, mode)
     path = _append(table, push_dir(offline.data_dir, view.name), now)
-    dropped = _late_rows(table, view, source.event_timestamp, now)
+    if mode is PushMode.OFFLINE:
+        return PushResult(view.name, table.num_rows, 0, 0, dropped, path, mode)
     if isinstance(view, AggregationView):
         # Tiles are recomputed from the source (absolute values, never increments) for the keys
         # with a row visible from now: a retried or reordered push cannot count anything twice.
         tiles = tiles_at(offline, view, now + _US, changed_since=now)
         keys, stale = online.write_tiles(view, version, now + _US, tiles)
-        return PushResult(view.name, table.num_rows, keys, stale, dropped, path)
+        return PushResult(view.name, table.num_rows, keys, stale, dropped, path, mode)
+    written, skipped = _write_online(offline, online, view, version, path, now)
+    return PushResult(view.name, table.num_rows, written, skipped, dropped, path, mode)
 
-    # The offline rule over just the pushed rows, read when they become visible.
+
+def _write_online(
+    offline: OfflineEngine,
+    online: OnlineStore,
+    view: FeatureView,
+    version: str,
+    path: Path,
+    now: datetime,
+) -> tuple[int, int]:
+    """The offline rule over just the pushed rows in ``path``, read when they become
+    visible, compare-and-set online; returns (written, skipped as older)."""
+    source = view.source
+    assert isinstance(source, ParquetSource)
     pushed = dataclasses.replace(
-        view,
-        name=f"{view.name}__pushed",
-        source=dataclasses.replace(source, path=str(path)),
+        view, name=f"{view.name}__pushed", source=dataclasses.replace(source, path=str(path))
     )
     as_of = now + view.availability_delay + timedelta(microseconds=1)
     values = snapshot(offline, pushed, as_of)
@@ -98,10 +256,10 @@ def push_rows(
         if batch.num_rows:
             stats = online.write(view, version, pa.Table.from_batches([batch]))
             written, skipped = written + stats.written, skipped + stats.skipped_older
-    return PushResult(view.name, table.num_rows, written, skipped, dropped, path)
+    return written, skipped
 
 
-def _as_table(rows: object, view: FeatureView) -> pa.Table:
+def _as_table(rows: object, target: str) -> pa.Table:
     if isinstance(rows, pa.Table):
         return rows
     if isinstance(rows, pd.DataFrame):
@@ -109,18 +267,18 @@ def _as_table(rows: object, view: FeatureView) -> pa.Table:
     if isinstance(rows, str | Path):
         path = Path(rows)
         if not path.is_file():
-            raise PushError(f"push to {view.name!r}: file {path} not found")
+            raise PushError(f"push to {target!r}: file {path} not found")
         try:
             return pcsv.read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
         except (pa.ArrowInvalid, OSError) as exc:
-            raise PushError(f"push to {view.name!r}: cannot read {path}: {exc}") from exc
+            raise PushError(f"push to {target!r}: cannot read {path}: {exc}") from exc
     if isinstance(rows, Sequence) and all(isinstance(r, Mapping) for r in rows):
         try:
             return pa.Table.from_pylist([dict(r) for r in rows])
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise PushError(f"push to {view.name!r}: rows have mixed types: {exc}") from exc
+            raise PushError(f"push to {target!r}: rows have mixed types: {exc}") from exc
     raise PushError(
-        f"push to {view.name!r}: rows must be a DataFrame, an Arrow table, a Parquet/CSV path "
+        f"push to {target!r}: rows must be a DataFrame, an Arrow table, a Parquet/CSV path "
         "or a list of dicts"
     )
 
@@ -138,27 +296,28 @@ def _conform(
     if table.num_rows == 0:
         raise PushError(f"{where}: no rows")
     created = source.created_timestamp
-    assert created is not None
+    if (
+        created is None
+        and FEAST_CREATED in table.column_names
+        and FEAST_CREATED not in schema.names
+    ):
+        # online only (the caller checked): the source has no created column, so created =
+        # event, as offline; Feast's writers send `created` all the same
+        table = table.drop_columns([FEAST_CREATED])
+    table = _feast_names(table, source.event_timestamp, created, schema)
     unknown = [c for c in table.column_names if c not in schema.names and c != created]
     if unknown:
         raise PushError(f"{where}: unknown column(s) {unknown}; the source has {schema.names}")
     columns: dict[str, pa.Array] = {}
     for field in schema:
-        if field.name == created:
-            columns[created] = pa.array([now] * table.num_rows, field.type)
+        if created is not None and field.name == created:
+            columns[created] = _created(table, created, field.type, now, where)
             continue
         if field.name not in table.column_names:
             if field.name in partitions:
                 continue
             raise PushError(f"{where}: missing column {field.name!r} (a {field.type} column)")
-        col = table.column(field.name)
-        try:
-            columns[field.name] = col.cast(field.type)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-            raise PushError(
-                f"{where}: column {field.name!r} is {col.type}, cannot be read as {field.type}: "
-                f"{exc}"
-            ) from exc
+        columns[field.name] = _cast(table.column(field.name), field, where)
     required = [*view.join_keys, source.event_timestamp]
     for name in required:
         nulls = columns[name].null_count
@@ -166,6 +325,52 @@ def _conform(
             first = pc.index(pc.is_null(columns[name]), True).as_py()
             raise PushError(f"{where}: column {name!r} has {nulls} null(s), first at row {first}")
     return pa.table(columns)
+
+
+def _feast_names(table: pa.Table, event: str, created: str | None, schema: pa.Schema) -> pa.Table:
+    """Feast's writers name the event time ``event_timestamp`` and the created time
+    ``created`` whatever the source calls them: read them as the source's columns."""
+    names = list(table.column_names)
+    for feast_name, ours in ((FEAST_EVENT, event), (FEAST_CREATED, created)):
+        if ours is None:
+            continue
+        if feast_name in names and ours not in names and feast_name not in schema.names:
+            names[names.index(feast_name)] = ours
+    return table.rename_columns(names)
+
+
+def _cast(col: pa.ChunkedArray, field: pa.Field, where: str) -> pa.Array:
+    """A pushed column as its source type; timestamps given as text by the one conversion
+    of user values (ISO 8601, naive = UTC)."""
+    if pa.types.is_timestamp(field.type) and pa.types.is_string(col.type):
+        try:
+            col = request_array(Field(field.name, "timestamp"), col, where=where)
+        except StoreError as exc:
+            raise PushError(f"{where}: column {field.name!r}: {exc}") from None
+    try:
+        return col.cast(field.type)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise PushError(
+            f"{where}: column {field.name!r} is {col.type}, cannot be read as {field.type}: {exc}"
+        ) from exc
+
+
+def _created(
+    table: pa.Table, name: str, arrow_type: pa.DataType, now: datetime, where: str
+) -> pa.Array:
+    """The rows' created timestamps: theirs when given (null = now), else now."""
+    if name not in table.column_names:
+        return pa.array([now] * table.num_rows, arrow_type)
+    given = _cast(table.column(name), pa.field(name, arrow_type), where)
+    stamped = pc.fill_null(given, pa.scalar(now, arrow_type))
+    latest = pc.max(stamped).as_py()
+    if latest is not None and latest > now:
+        first = pc.index(pc.greater(stamped, pa.scalar(now, arrow_type)), True).as_py()
+        raise PushError(
+            f"{where}: column {name!r} row {first} is {latest.isoformat()}, later than now "
+            f"({now.isoformat()}): a row cannot have landed in the future"
+        )
+    return stamped.combine_chunks() if isinstance(stamped, pa.ChunkedArray) else stamped
 
 
 def _partition_columns(offline: OfflineEngine, view: FeatureView) -> set[str]:

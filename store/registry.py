@@ -21,11 +21,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, NoReturn
 
-from store.definitions import Entity, FeatureService, FeatureView
+from store.definitions import Entity, FeatureService, FeatureView, PushSource
 from store.errors import (
     AmbiguousFeatureError,
     DefinitionError,
     FeatureNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     RegistryError,
     unknown_name,
 )
@@ -42,13 +44,14 @@ class Definitions:
     views: dict[str, FeatureView] = field(default_factory=dict)
     services: dict[str, FeatureService] = field(default_factory=dict)
     on_demand: dict[str, OnDemandFeatureView] = field(default_factory=dict)
+    push_sources: dict[str, PushSource] = field(default_factory=dict)
 
     def view(self, name: str) -> FeatureView:
         try:
             return self.views[name]
         except KeyError:
             known = ", ".join(sorted(self.views)) or "none"
-            raise FeatureNotFoundError(
+            raise FeatureViewNotFoundError(
                 f"unknown feature view {name!r}; defined views: {known}"
             ) from None
 
@@ -118,6 +121,7 @@ def _collect(
         (FeatureView, defs.views, "feature view"),
         (FeatureService, defs.services, "feature service"),
         (OnDemandFeatureView, defs.on_demand, "on-demand feature view"),
+        (PushSource, defs.push_sources, "push source"),
     ]
     for cls, bucket, what in kinds:
         if not isinstance(obj, cls):
@@ -143,6 +147,7 @@ def _check_services(defs: Definitions) -> None:
         raise DefinitionError(
             f"name(s) {sorted(names)} used for both a feature view and a feature service"
         )
+    _check_push_sources(defs)
     for service in defs.services.values():
         try:
             resolve_features(defs, list(service.features), full_feature_names=True)
@@ -167,6 +172,17 @@ def _check_services(defs: Definitions) -> None:
             raise DefinitionError(
                 f"{where}: sources must be feature views, not other on-demand views"
             )
+
+
+def _check_push_sources(defs: Definitions) -> None:
+    for source in defs.push_sources.values():
+        where = f"push source {source.name!r}"
+        if source.name in defs.views or source.name in defs.on_demand:
+            raise DefinitionError(f"{where} has the name of a feature view; rename one of them")
+        for name in source.view_names:
+            if name not in defs.views:
+                known = ", ".join(sorted(defs.views)) or "none"
+                raise DefinitionError(f"{where}: unknown feature view {name!r}; defined: {known}")
 
 
 def resolve_features(
@@ -232,7 +248,7 @@ def _named(defs: Definitions, name: str) -> list[str]:
     if ":" in name or name in defs.views or name in defs.on_demand:
         return [name]
     known = [*defs.services, *defs.views, *defs.on_demand]
-    raise unknown_name("feature service or view", name, known)
+    raise unknown_name("feature service or view", name, known, cls=FeatureServiceNotFoundError)
 
 
 def _unknown_view(defs: Definitions, name: str, *, bare: bool) -> NoReturn:
@@ -249,7 +265,7 @@ def _unknown_view(defs: Definitions, name: str, *, bare: bool) -> NoReturn:
         )
     known = ", ".join(sorted([*defs.views, *defs.on_demand])) or "none"
     hint = f" (did you mean {candidates[0]!r}?)" if candidates else ""
-    raise FeatureNotFoundError(f"unknown feature view {name!r}{hint}; defined views: {known}")
+    raise FeatureViewNotFoundError(f"unknown feature view {name!r}{hint}; defined views: {known}")
 
 
 @dataclass(frozen=True)
@@ -309,6 +325,16 @@ class Registry:
     def view_version(self, name: str) -> str | None:
         entry = self.state()["views"].get(name)
         return None if entry is None else str(entry["version"])
+
+    def version_number(self, name: str, version: str) -> int:
+        """Which applied version of ``name`` ``version`` is, counting from 1 (Feast numbers a
+        view's versions); 0 when it was never applied."""
+        seen: list[str] = []
+        for row in self.history(name):
+            new = row.get("new_version")
+            if new is not None and new not in seen:
+                seen.append(str(new))
+        return seen.index(version) + 1 if version in seen else 0
 
     def history(self, name: str | None = None) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = self.state()["history"]

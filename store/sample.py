@@ -1,12 +1,17 @@
 """Deterministic sample data for the example payments/fraud feature repo (no download).
 
-Users, merchants and card transactions over ``days`` days ending at ``end``. The data is
-realistic in the ways that cause training-serving skew:
+Users, merchants and card transactions over ``days`` days ending at ``end`` (default: now, to
+the minute, so online values are fresh). The data is realistic in the ways that cause
+training-serving skew, and stationary (the same distributions every day), so a clean repo
+audits clean:
 
 * every stats row lands some minutes after its event (``created_timestamp``);
-* about 3% of user stats rows land a day or more late (backfills);
-* about 2% are corrected: the same ``event_timestamp`` is re-sent later with another value;
+* about 3% of user stats rows land hours late, within the view's ``allowed_lateness``;
+* about 2% are corrected: the same ``event_timestamp`` is re-sent hours later with another
+  value;
 * the profile table is a daily snapshot with a few hours of ingestion delay.
+
+:func:`plant_skew` adds known defects on top, for the demo and the integration test.
 
 The same ``seed`` and ``end`` always give the same files, bit for bit.
 """
@@ -26,6 +31,7 @@ US = 1_000_000
 DAY_US = 86_400 * US
 HOUR_US = 3_600 * US
 COUNTRIES = np.array(["US", "GB", "DE", "FR", "BR", "IN", "NG", "JP"])
+LIMITS = np.array([500.0, 1000.0, 2500.0, 5000.0, 10000.0])
 CATEGORIES = np.array(["grocery", "travel", "electronics", "gaming", "fashion", "crypto"])
 
 
@@ -43,9 +49,12 @@ class SampleSummary:
 
 
 def default_end() -> datetime:
-    """Midnight UTC today: sample data ends 'now', so online values are fresh."""
-    now = datetime.now(UTC)
-    return now.replace(hour=0, minute=0, second=0, microsecond=0)
+    """Ten minutes ago, to the minute: the sample data ends 'now', so online values (windows
+    included) are fresh and distributed as in training; the margin lets every row land and
+    pass its view's availability_delay (5 min) before the quickstart materializes, so no row
+    becomes visible between materialization and the first reads."""
+    ago = datetime.now(UTC) - timedelta(minutes=10)
+    return ago.replace(second=0, microsecond=0)
 
 
 def _ts(micros: np.ndarray) -> pa.Array:
@@ -78,6 +87,7 @@ def generate(
     fx = rng.choice([1.0, 1.08, 1.27, 0.0067], n_tx, p=[0.6, 0.2, 0.15, 0.05])
     risky = (tx_merchant % 17 == 0) | (tx_user % 97 == 0)
     fraud = rng.random(n_tx) < np.where(risky, 0.2, 0.01)
+    tx_created = tx_time + rng.integers(1, 120, n_tx) * US
     transactions = pa.table(
         {
             "transaction_id": pa.array(np.arange(1, n_tx + 1), pa.int64()),
@@ -86,10 +96,13 @@ def generate(
             "amount": pa.array(amount, pa.float64()),
             "fx_rate": pa.array(fx, pa.float64()),
             "event_timestamp": _ts(tx_time),
-            "created_timestamp": _ts(tx_time + rng.integers(1, 120, n_tx) * US),
+            "created_timestamp": _ts(tx_created),
             "is_fraud": pa.array(fraud),
         }
     )
+    # A transaction landing after ``end`` has not landed yet: it is not in the file (else an
+    # online read just after materializing could miss what the offline rule sees).
+    transactions = transactions.filter(pa.array(tx_created < end_us))
     files.append(_write(transactions, data_dir / "transactions.parquet"))
 
     # Hourly user transaction stats, partitioned by day, with late and corrected rows.
@@ -104,7 +117,7 @@ def generate(
     files.append(
         _write(_merchants(rng, merchants, start_us, days), data_dir / "merchant_risk.parquet")
     )
-    return SampleSummary(files, users, merchants, n_tx, late, corrected, end)
+    return SampleSummary(files, users, merchants, transactions.num_rows, late, corrected, end)
 
 
 def _user_stats(
@@ -130,9 +143,11 @@ def _user_stats(
     users, event, count, total = users[keep], event[keep], count[keep], total[keep]
     created = event + rng.integers(2, 15, len(event)) * 60 * US
     late = rng.random(len(event)) < 0.03
-    created[late] = event[late] + rng.integers(26, 60, late.sum()) * HOUR_US
+    # late, but within the view's allowed_lateness (1 day): the stream keeps them
+    created[late] = event[late] + rng.integers(2 * 60, 20 * 60, late.sum()) * 60 * US
     fix = rng.random(len(event)) < 0.02
-    fix_created = event[fix] + rng.integers(3, 30, fix.sum()) * HOUR_US
+    # 30 s off the minute: a correction never ties a late row on (event, created)
+    fix_created = event[fix] + rng.integers(3 * 60, 20 * 60, fix.sum()) * 60 * US + 30 * US
     fix_total = np.round(total[fix] * rng.uniform(0.5, 1.5, fix.sum()), 2)
 
     def table(
@@ -170,7 +185,7 @@ def _profiles(rng: np.random.Generator, users: int, start_us: int, days: int) ->
     ids = np.arange(1, users + 1)
     country = rng.choice(COUNTRIES, users, p=[0.4, 0.1, 0.1, 0.1, 0.1, 0.1, 0.05, 0.05])
     age0 = rng.integers(0, 2000, users)
-    limit = np.round(rng.choice([500.0, 1000.0, 2500.0, 5000.0, 10000.0], users), 2)
+    limit = rng.choice(LIMITS, users)
     verified = rng.random(users) < 0.8
     rows = []
     for d in range(0, days, 1):
@@ -178,8 +193,9 @@ def _profiles(rng: np.random.Generator, users: int, start_us: int, days: int) ->
         active = rng.random(users) < 0.35  # only changed profiles are re-sent
         if d == 0:
             active[:] = True
+        # a few limits change each day, drawn from the same choices: stationary
         bump = (rng.random(users) < 0.02) & active
-        limit = np.where(bump, limit * 2, limit)
+        limit = np.where(bump, rng.choice(LIMITS, users), limit)
         idx = np.flatnonzero(active)
         rows.append(
             pa.table(
@@ -242,3 +258,58 @@ def _write(table: pa.Table, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table, path)
     return path
+
+
+@dataclass(frozen=True)
+class PlantedData:
+    """What :func:`plant_skew` changed in the sample data."""
+
+    backfill_rows: int
+    backfill_path: Path
+    drifted_feature: str
+    drift_factor: float
+
+
+BACKFILL_VIEW = "user_txn_stats"
+DRIFTED = ("merchant_risk", "chargeback_rate")
+
+
+def plant_skew(data_dir: Path, entities: pa.Table, end: datetime, *, rows: int = 40) -> PlantedData:
+    """Plant two data defects into generated sample data (the demo and integration test of
+    ``parity quickstart --plant-skew``; the third, a tampered online value, needs Redis):
+
+    * a **late-landing backfill**: ``rows`` user stats rows, each just before an entity row's
+      time ``t`` (at least two days before ``end``), landed at ``end``: days later than the
+      view's ``allowed_lateness``. The training rule drops them; a naive join would take them.
+    * a **drifted feature**: the latest merchant risk snapshot has every ``chargeback_rate``
+      multiplied by 6, so what is served now differs from what training saw.
+    """
+    end_us = int(end.timestamp() * US)
+    times = pa.compute.cast(entities.column("event_timestamp"), pa.int64()).to_numpy()
+    users = entities.column("user_id").to_numpy()
+    old = np.flatnonzero(times < end_us - 2 * DAY_US)[:rows]
+    event = times[old] - US  # just before t: the naive join's choice at t
+    backfill = pa.table(
+        {
+            "user_id": pa.array(users[old], pa.int64()),
+            "event_timestamp": _ts(event),
+            "created_timestamp": _ts(np.full(len(old), end_us - 60 * US)),
+            "txn_count_1h": pa.array(np.full(len(old), 9), pa.int64()),
+            "amount_usd_1h": pa.array(np.full(len(old), 999.0), pa.float64()),
+        }
+    )
+    folder = data_dir / BACKFILL_VIEW / f"day={end:%Y-%m-%d}"  # landed today
+    path = _write(backfill, folder / "part-backfill.parquet")
+    factor = 6.0
+    risk_path = data_dir / "merchant_risk.parquet"
+    risk = pq.read_table(risk_path)
+    latest = pa.compute.equal(
+        risk.column("event_timestamp"), pa.compute.max(risk["event_timestamp"])
+    )
+    rate = risk.column("chargeback_rate")
+    drifted = pa.compute.if_else(latest, pa.compute.multiply(rate, factor), rate)
+    risk = risk.set_column(
+        risk.schema.get_field_index("chargeback_rate"), "chargeback_rate", drifted
+    )
+    _write(risk, risk_path)
+    return PlantedData(len(old), path, ":".join(DRIFTED), factor)

@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from store.types import to_pandas
+
 MANIFEST_KEY = b"parity.manifest"
 
 
@@ -42,9 +44,18 @@ class TrainingFrame:
         return table.replace_schema_metadata(None)
 
     def to_pandas(self) -> pd.DataFrame:
-        """The frame as a pandas DataFrame."""
-        df: pd.DataFrame = self.to_arrow().to_pandas()
+        """The frame as a pandas DataFrame; every feature keeps its declared type.
+
+        An ``int64`` feature is ``Int64`` (``<NA>`` where there is no value, never float64),
+        ``bool`` is ``boolean``, a list keeps its element type; the entity frame's own columns
+        come back as they were given (see :func:`store.types.to_pandas`).
+        """
+        df: pd.DataFrame = to_pandas(self.to_arrow())
         return df
+
+    def to_df(self) -> pd.DataFrame:
+        """Feast's name for :meth:`to_pandas` (a retrieval job's ``to_df``)."""
+        return self.to_pandas()
 
     def to_parquet(self, path: str | Path) -> Path:
         """Write the frame to ``path`` with the manifest in the file's metadata."""

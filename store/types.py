@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -104,3 +105,49 @@ def compatible(declared: ValueType, actual: pa.DataType) -> bool:
         "timestamp": lambda t: pa.types.is_timestamp(t) or pa.types.is_date(t),
     }
     return bool(checks[declared.scalar](actual))
+
+
+def _pandas_dtype(arrow: pa.DataType) -> object | None:
+    """The pandas dtype that holds ``arrow`` values and nulls without changing their type.
+
+    NumPy integers and booleans have no null (pandas would turn an int64 column with one null
+    into float64, a bool column into object): they become pandas' nullable ``Int32``/``Int64``
+    and ``boolean``. Lists keep their element type as an Arrow-backed dtype. Floats (null is
+    NaN), strings and timestamps (null is NaT) already keep their type.
+    """
+    import pandas as pd
+
+    if pa.types.is_int32(arrow):
+        return pd.Int32Dtype()
+    if pa.types.is_int64(arrow):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(arrow):
+        return pd.BooleanDtype()
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return pd.ArrowDtype(arrow)
+    return None
+
+
+def to_pandas(data: pa.Table | pa.Array | pa.ChunkedArray) -> Any:
+    """The pandas form of Arrow values: every column keeps its declared type, nulls included.
+
+    The one conversion used by training frames, online responses and on-demand functions, so
+    an ``int64`` feature is ``Int64`` in all of them (see :func:`_pandas_dtype`). Columns a
+    table got from a pandas DataFrame (recorded in its pandas metadata, e.g. an entity frame's
+    own columns passed through) come back with the dtype they had.
+
+    Returns:
+        A ``pandas.DataFrame`` for a table, a ``pandas.Series`` for an array.
+    """
+    if not isinstance(data, pa.Table):  # as a table's column: same dtypes (strings differ)
+        return pa.table({"values": data}).to_pandas(types_mapper=_pandas_dtype)["values"]
+    meta = data.schema.pandas_metadata or {}
+    theirs = {c.get("field_name") for c in meta.get("columns", [])} & set(data.column_names)
+    if not theirs:
+        return data.to_pandas(types_mapper=_pandas_dtype)
+    ours = [n for n in data.column_names if n not in theirs]
+    frame = data.drop_columns(ours).to_pandas()
+    for i, name in enumerate(data.column_names):
+        if name in ours:  # .array: placed by position, whatever index the metadata restored
+            frame.insert(i, name, data.column(name).to_pandas(types_mapper=_pandas_dtype).array)
+    return frame

@@ -170,3 +170,23 @@ def test_get_parses_keys_and_request_data_by_declared_type(repo: Path) -> None:
     assert code == 2 and "user_id, x" in text, text
     code, text = _run("get", "--help")
     assert "key=value" in text and "request data" in " ".join(text.split())
+
+
+def test_features_and_drift_cover_on_demand_views(repo: Path) -> None:
+    """Item 10: `parity features` (and /features, the same facade call) list on-demand views;
+    the drift audit covers their features."""
+    code, text = _run("features", "--repo", str(repo), "--json")
+    assert code == 0, text
+    views = {v["view"]: v for v in json.loads(text)}
+    assert views["agg"]["kind"] == "aggregation"
+    assert views["ratio"]["kind"] == "on_demand"
+    assert views["ratio"]["request_fields"] == {"x": "float64"}
+    assert views["ratio"]["sources"] == ["agg:amount_2h"]
+    assert views["ratio"]["join_keys"] == {"user_id": "int64"}
+    assert views["ratio"]["applied_version"] == views["ratio"]["version"]
+    frame = repo / "frame.parquet"
+    pd.DataFrame({"share": [0.1 * i for i in range(200)]}).to_parquet(frame)
+    code, text = _run("audit", "drift", "--repo", str(repo), "--baseline", str(frame),
+                      "--current", str(frame), "--json", str(repo / "d.json"))  # fmt: skip
+    assert code == 0, text
+    assert [r["feature"] for r in json.loads((repo / "d.json").read_text())["rows"]] == ["share"]

@@ -9,8 +9,9 @@ order, so that only the rows counted can make them differ:
 * **guarded**: the view's rule, rows also visible at ``t`` (``created_ts + delay < t``).
 
 An entity row is changed when a requested feature's guarded value differs from the naive one
-(compared bit for bit); the change is put down to the **leakage guard** when removing the
-guard alone changes the value (guarded != watermark only), else to the **watermark**.
+(compared bit for bit); the change is put down to the **watermark** when the rows later than
+``allowed_lateness`` change the value (watermark only != naive), else to the **leakage
+guard**: the same order of causes as a feature view's (``store.offline.plan.leakage_cause``).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from store.aggregation import AggregationView
 from store.offline.aggregate import final_values, floor_hop, row_states, state_columns, usable_rows
 from store.offline.engine import OfflineEngine, duck_errors
 from store.offline.entity import load_entities
+from store.offline.plan import LATE_ROW as WATERMARK
+from store.offline.plan import NOT_LANDED as GUARD
 from store.offline.sql import (
     AS_OF,
     CREATED_TS,
@@ -39,8 +42,6 @@ from store.offline.sql import (
 )
 from store.online.codec import encode_column
 
-GUARD = "leakage guard"
-WATERMARK = "watermark"
 _AT = "__af"
 _HOP = "__k"  # the event hop column of ``usable_rows``
 _GVIS = "__gvis"
@@ -152,8 +153,9 @@ def audit_aggregation(
     for i in range(table.num_rows):
         if all(payloads["g", f][i] == payloads["n", f][i] for f in feats):
             continue
-        guard = any(payloads["g", f][i] != payloads["l", f][i] for f in feats)
-        why = GUARD if guard else WATERMARK
+        # the same order as store.offline.plan.leakage_cause: late rows first
+        late = any(payloads["l", f][i] != payloads["n", f][i] for f in feats)
+        why = WATERMARK if late else GUARD
         counts[why] += 1
         if sum(1 for _, w in picked if w == why) < max_examples:
             picked.append((i, why))

@@ -111,6 +111,12 @@ def drift_audit(
     ]
     report = DriftReport("drift", status, summary, list(rows), examples, params=params)
     report.summary["flagged"] = report.flagged
+    moved = [r.feature for r in rows if r.status != "ok"]
+    report.summary["headline"] = (
+        f"{len(moved)} of {len(rows)} features drifted"
+        + (f": {', '.join(moved)}" if moved else "")
+        + f" ({summary['baseline_rows']:,} baseline vs {summary['current_rows']:,} current rows)"
+    )
     return report
 
 

@@ -1,59 +1,46 @@
 """Leakage audit: what the point-in-time guards changed against a naive event-time join.
 
 A naive join gives each entity row the source row with the greatest ``(event_ts,
-created_ts)`` before ``t``, whether or not it had landed by ``t``, however late it landed,
-however old it is. The offline rule differs from it in three ways; each changed value is put
-down to the first that applies to the naive choice:
+created_ts)`` before ``t`` within the ttl, whether or not it had landed by ``t``, however late
+it landed. "Changed vs a naive join" has one definition, shared with the training frame's
+manifest (:func:`store.offline.plan.leakage_cause`); each changed value is put down to the
+first cause that applies to the naive choice:
 
-* **leakage guard**: the naive row had not landed at ``t`` (``created_ts + delay >= t``): a
-  naive join would train on data from the future;
-* **watermark**: it landed later than ``allowed_lateness`` after its event (the rule drops it);
-* **ttl**: it was older than the view's ttl at ``t`` (the rule serves nothing).
+* **watermark**: it landed later than ``allowed_lateness`` after its event: a late row, e.g.
+  a backfill (the streaming path drops it, so the rule does too);
+* **leakage guard**: it had not landed at ``t`` (``created_ts + delay >= t``): a naive join
+  would train on data from the future;
+* **unexplained**: neither.
 
-The guards are the store working as designed, so changes are a *warning* (a pipeline with a
-naive join would leak); a change none of them explains is an *alert*.
+Status: the leakage guard hiding rows that land with the usual lag is the store working as
+designed: *ok*, and the count is what Parity prevented (what a naive join would have leaked).
+Rows landing later than the view's ``allowed_lateness`` are a data defect (a late backfill, a
+stalled pipeline): the rule drops them, but an *alert* says they exist; so does an
+unexplained change.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from store.aggregation import AggregationView
-from store.audit.pit import GUARDED, NAIVE, choices, guarded, naive
+from store.audit.pit import CAUSE, GUARDED, NAIVE, choices, guarded, naive
 from store.audit.report import AuditReport, Row, Status, worst
 from store.definitions import FeatureView
 from store.offline.engine import OfflineEngine
+from store.offline.plan import LATE_ROW, NOT_LANDED, UNEXPLAINED
 from store.offline.sql import AS_OF
 
-GUARD = "leakage guard"
-WATERMARK = "watermark"
-TTL = "ttl"
-OTHER = "unexplained"
-CAUSES = (GUARD, WATERMARK, TTL, OTHER)
+GUARD = NOT_LANDED
+WATERMARK = LATE_ROW
+OTHER = UNEXPLAINED
+CAUSES = (WATERMARK, GUARD, OTHER)
 MAX_EXAMPLES = 5
-_US = timedelta(microseconds=1)
-
-
-def _us(table: pa.Table, name: str) -> list[int | None]:
-    return pc.cast(table.column(name), pa.int64()).to_pylist()  # type: ignore[no-any-return]
-
-
-def cause(view: FeatureView, t: int, n_e: int, n_c: int) -> str:
-    """Why the rule did not take the naive choice ``(n_e, n_c)`` at ``t`` (all µs)."""
-    if n_c + view.availability_delay // _US >= t:
-        return GUARD
-    if view.allowed_lateness is not None and n_c - n_e > view.allowed_lateness // _US:
-        return WATERMARK
-    if view.ttl is not None and t - n_e > view.ttl // _US:
-        return TTL
-    return OTHER
 
 
 def audit_view(
@@ -64,16 +51,12 @@ def audit_view(
 ) -> tuple[dict[str, int], list[dict[str, Any]], int]:
     """Counts by cause, examples and the number of entity rows of one view."""
     table = choices(engine, view, entity_df, list(features))
-    ts, g_e, g_c = _us(table, AS_OF), _us(table, GUARDED[0]), _us(table, GUARDED[1])
-    n_e, n_c = _us(table, NAIVE[0]), _us(table, NAIVE[1])
     counts = dict.fromkeys(CAUSES, 0)
     picked: list[tuple[int, str]] = []
     shown = dict.fromkeys(CAUSES, 0)
-    for i, t in enumerate(ts):
-        ne, nc = n_e[i], n_c[i]
-        if (g_e[i], g_c[i]) == (ne, nc) or ne is None or nc is None or t is None:
+    for i, why in enumerate(table.column(CAUSE).to_pylist()):
+        if why is None:
             continue
-        why = cause(view, t, ne, nc)
         counts[why] += 1
         if shown[why] < MAX_EXAMPLES:
             shown[why] += 1
@@ -140,7 +123,7 @@ def leakage_audit(
             by_cause, view_examples, n = audit_view(engine, view, entity_df, features)
             note = "rows whose chosen row differs from a naive event-time join"
         n_changed = sum(by_cause.values())
-        status: Status = "alert" if by_cause[OTHER] else ("warn" if n_changed else "ok")
+        status: Status = "alert" if by_cause[OTHER] or by_cause[WATERMARK] else "ok"
         statuses.append(status)
         by_view[name] = status
         total, changed = max(total, n), changed + n_changed
@@ -163,7 +146,13 @@ def leakage_audit(
                 ),
             }
         )
-    headline = f"{changed:,} values differ from a naive event-time join in {total:,} rows"
+    by_cause = {c: sum(v.get(c, 0) for v in counts.values()) for c in CAUSES}
+    headline = (
+        f"{changed:,} values differ from a naive event-time join in {total:,} rows: "
+        f"{by_cause[GUARD]:,} had not landed (the leakage guard kept them out), "
+        f"{by_cause[WATERMARK]:,} landed later than allowed_lateness"
+        + (f", {by_cause[OTHER]:,} unexplained" if by_cause[OTHER] else "")
+    )
     return AuditReport(
         kind="leakage",
         status=worst(statuses),

@@ -280,7 +280,9 @@ def parity_audit(
                 {
                     "view": od.view.name,
                     "feature": "*",
-                    "status": "warn",
+                    # nothing is wrong: the function is the same on both sides, and its
+                    # inputs are compared in their own views' rows; the note says why
+                    "status": "ok",
                     "count": 0,
                     "note": f"not compared: {od.skipped}",
                     "keys": 0,
@@ -315,10 +317,10 @@ def parity_audit(
                     **({"as_of": as_of, "check": check} if feature == features[0] else {}),
                 }
             )
-    status = "alert" if differences else ("warn" if skipped else "ok")
+    status = "alert" if differences else "ok"
     headline = f"{differences:,} differences in {total_keys:,} keys"
     if skipped:
-        headline += f"; {len(skipped)} view(s) not compared"
+        headline += f"; {len(skipped)} on-demand view(s) not compared (see their notes)"
     summary: dict[str, Any] = {"headline": headline, "keys": total_keys}
     summary["differences"] = differences
     if skipped:

@@ -30,6 +30,7 @@ from store.offline.sql import (
 
 GUARDED = ("__g_event_ts", "__g_created_ts")
 NAIVE = ("__n_event_ts", "__n_created_ts")
+CAUSE = "__cause"
 
 
 def guarded(feature: str) -> str:
@@ -59,7 +60,10 @@ def choices(
     Returns:
         In entity-row order: the join keys, ``__t`` (the row's time, UTC), the guarded
         choice's times (:data:`GUARDED`) and values (:func:`guarded`), and the naive
-        choice's times (:data:`NAIVE`, ttl not applied) and values (:func:`naive`).
+        choice's times (:data:`NAIVE`, ttl not applied) and values (:func:`naive`), and
+        :data:`CAUSE`: why the two differ (:func:`store.offline.plan.leakage_cause`, the
+        manifest's definition, which applies the ttl to the naive join), null when they
+        do not.
     """
     feats = list(features or view.feature_names)
     keys = list(view.join_keys)
@@ -95,6 +99,11 @@ def choices(
         cols += [f"g.{quote_ident(guarded(f))}" for f in feats]
         cols += [f"n.{EVENT_TS} AS {NAIVE[0]}", f"n.{CREATED_TS} AS {NAIVE[1]}"]
         cols += [f"v.{quote_ident(f)} AS {quote_ident(naive(f))}" for f in feats]
+        g_event, g_created = (f"g.{quote_ident(c)}" for c in GUARDED)
+        why = plan.leakage_cause(
+            view, f"g.{AS_OF}", g_event, g_created, f"n.{EVENT_TS}", f"n.{CREATED_TS}"
+        )
+        cols += [f"{why} AS {CAUSE}"]
         sql = (
             f"SELECT {', '.join(cols)} FROM ({picked}) AS g "
             f"ASOF LEFT JOIN ({naive_src}) AS n ON {on} "

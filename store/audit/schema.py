@@ -204,7 +204,7 @@ def schema_audit(
         counts[name] = {c: n for c, n in tally.items() if n}
     status = worst([r["status"] for r in rows if isinstance(r, dict)])
     skipped = sum(1 for r in rows if isinstance(r, dict) and r.get("not_checked"))
-    problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok") - skipped
+    problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok")
     headline = f"{problems} of {len(rows) - skipped} features with schema problems"
     if skipped:
         headline += f"; {skipped} on-demand view(s) not checked"

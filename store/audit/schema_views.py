@@ -207,14 +207,15 @@ def on_demand_rows(
         rows: entity rows: join keys and any request data.
         at: the time the inputs are read at.
         offline_fn: the facade's training-frame path.
-        skipped: a reason the function cannot be run (then one ``warn`` row says so).
+        skipped: a reason the function cannot be run (then one ``ok`` row says why: nothing
+            is wrong, and its inputs are checked in their own views' rows).
     """
     base = {"view": view.name, "online_sampled": 0, "online_type_mismatch": 0}
     base["unseen_categories"] = 0
     if skipped is not None or not rows:
         reason = skipped or "no source rows to run the function on"
         note = f"not checked: {reason}"
-        row = base | {"feature": "*", "status": "warn", "count": 0, "note": note}
+        row = base | {"feature": "*", "status": "ok", "count": 0, "note": note}
         row |= {"source_mismatch": False, "not_checked": True, "reasons": [note]}
         return [row], []
     keys: dict[str, ValueType] = {}

@@ -23,7 +23,7 @@ import pyarrow as pa
 from store.aggregation import AggregationView
 from store.config import OfflineConfig
 from store.definitions import DuckDBSource, FeatureView
-from store.errors import OfflineStoreError, SourceError
+from store.errors import EntityFrameError, OfflineStoreError, SourceError
 from store.offline.sql import (
     CREATED_TS,
     EVENT_TS,
@@ -297,6 +297,39 @@ class OfflineEngine:
         ]
         raw = self.raw_sql(view, with_file=with_file)
         return f"SELECT {', '.join(cols)} FROM ({raw}) AS src"
+
+    def query(self, sql: str, views: Iterable[FeatureView]) -> pa.Table:
+        """Run a caller's SELECT over the offline store: each view's source rows are a table
+        named after the view (e.g. an entity frame given as SQL, as Feast allows).
+
+        Raises:
+            EntityFrameError: not a single SELECT (or WITH ... SELECT) statement.
+            OfflineStoreError: DuckDB refused or failed the query (its message included).
+        """
+        head = sql.lstrip().lstrip("(").lstrip()[:6].upper()
+        if head not in ("SELECT", "WITH") and not head.startswith("WITH"):
+            raise EntityFrameError(
+                "an entity_df given as a string must be a SELECT over the offline store "
+                "(each feature view is a table of its source rows) or a Parquet file path"
+            )
+        views = list(views)
+        con = self.connect(views)
+        try:
+            with duck_errors("running the entity_df query"):
+                for view in views:
+                    con.execute(
+                        f"CREATE TEMP VIEW {quote_ident(view.name)} AS SELECT * EXCLUDE "
+                        f"({FILE_IDX}, {ROW_NUM}) FROM ({self.raw_sql(view)})"
+                    )
+                statements = con.extract_statements(sql)
+                if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+                    raise EntityFrameError(
+                        "an entity_df query must be exactly one SELECT statement"
+                    )
+                table: pa.Table = con.sql(sql).to_arrow_table()
+        finally:
+            con.close()
+        return table
 
     # -- checks ------------------------------------------------------------------------------
     def check_view(self, view: FeatureView) -> None:

@@ -26,8 +26,10 @@ class ViewStats:
     """Per-view counts over the entity rows of one request."""
 
     changed_vs_naive: int | None
-    naive_not_landed: int | None
     naive_too_late: int | None
+    naive_not_landed: int | None
+    unexplained: int | None
+    too_late_and_not_landed: int | None
     beyond_watermark: int
     watermark: datetime | None
 
@@ -77,10 +79,14 @@ def build_manifest(
                 "allowed_lateness_us": _micros(view.allowed_lateness),
                 "availability_delay_us": _micros(view.availability_delay),
             },
+            # store.offline.plan.leakage_cause: the causes are exclusive (first that applies)
+            # and add up to changed_vs_naive_join; the leakage audit counts the same way.
             "leakage": {
                 "changed_vs_naive_join": s.changed_vs_naive,
-                "naive_value_not_yet_landed": s.naive_not_landed,
                 "naive_value_beyond_allowed_lateness": s.naive_too_late,
+                "naive_value_not_yet_landed": s.naive_not_landed,
+                "unexplained": s.unexplained,
+                "beyond_allowed_lateness_and_not_yet_landed": s.too_late_and_not_landed,
             },
             "beyond_watermark": s.beyond_watermark,
             "watermark": None if s.watermark is None else s.watermark.isoformat(),

@@ -152,7 +152,7 @@ class Staged:
     which reads them. :meth:`as_query` is the same as one statement (materialized CTEs).
 
     ``leakage`` reads the stage tables too: one row with the manifest's leakage counts (see
-    :func:`_leakage`).
+    :func:`_leakage` and :func:`leakage_cause`).
     """
 
     tables: list[tuple[str, str]]
@@ -301,11 +301,50 @@ def point_in_time(
     )
 
 
+#: Causes :func:`leakage_cause` gives, in the order they are tried.
+LATE_ROW, NOT_LANDED, UNEXPLAINED = "watermark", "leakage guard", "unexplained"
+
+
+def leakage_cause(
+    view: FeatureView, t: str, event: str, created: str, n_event: str, n_created: str
+) -> str:
+    """SQL: why the rule's choice (``event``, ``created``) at ``t`` differs from the naive
+    join's (``n_event``, ``n_created``); NULL when it does not.
+
+    This is the one definition of "changed vs a naive join", shared by the training frame's
+    manifest and the leakage audit. The naive join takes the latest row with ``event_ts < t``
+    and applies the ttl (rule 1 and the ttl), without the leakage guard or allowed_lateness.
+    Each changed value gets the first cause that applies to the naive choice:
+
+    1. ``watermark``: it landed later than ``allowed_lateness`` after its event (a late row,
+       e.g. a backfill: the streaming path drops it, so the rule does too). Such a row has
+       often not landed at ``t`` either: it counts here, once.
+    2. ``leakage guard``: it had not landed at ``t`` (``created_ts + availability_delay >=
+       t``): a naive join would train on data from the future.
+    3. ``unexplained``: neither (a defect).
+    """
+    naive_ok = alive(view, t, n_event)
+    ev, cr = (f"(CASE WHEN {alive(view, t, event)} THEN {c} END)" for c in (event, created))
+    differs = (
+        f"CASE WHEN {naive_ok} THEN ({ev} IS DISTINCT FROM {n_event} "
+        f"OR {cr} IS DISTINCT FROM {n_created}) ELSE {ev} IS NOT NULL END"
+    )
+    late = "false"
+    if view.allowed_lateness is not None:
+        lateness = micros(view.allowed_lateness)
+        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
+    not_landed = f"{naive_ok} AND {n_created} + {interval(view.availability_delay)} >= {t}"
+    return (
+        f"(CASE WHEN NOT ({differs}) THEN NULL WHEN {late} THEN '{LATE_ROW}' "
+        f"WHEN {not_landed} THEN '{NOT_LANDED}' ELSE '{UNEXPLAINED}' END)"
+    )
+
+
 def _leakage(view: FeatureView, cand: str, second: str) -> str:
-    """The manifest's leakage counts of one view, from the stage tables (one row): rows where
-    the naive join (the latest row before t, ttl applied, no leakage guard or lateness) chose
-    a row with other ``(event_ts, created_ts)``; naive choices that had not landed at t
-    (leakage guard); naive choices later than allowed_lateness (watermark).
+    """The manifest's leakage counts of one view, from the stage tables (one row): values
+    changed vs the naive join, then by :func:`leakage_cause` (watermark, leakage guard,
+    unexplained; they add up to the first), then the watermark rows that had not landed at t
+    either (the overlap, for the explanation).
 
     Only the exact path's rows (``second``) count: elsewhere the chosen row is the naive
     choice (the latest row before t, usable and untied) or there is none, so nothing
@@ -317,20 +356,14 @@ def _leakage(view: FeatureView, cand: str, second: str) -> str:
         f"JOIN {cand} AS c ON {' AND '.join(group)} GROUP BY p.{ROW_ID}"
     )
     t, n_event, n_created = f"p.{AS_OF}", f"p.{_N_EVENT}", "o.__top"
-    chosen_ok = alive(view, t, f"p.{EVENT_TS}")
-    # null when nothing is chosen (or it is beyond the ttl)
-    event, created = (f"CASE WHEN {chosen_ok} THEN p.{c} END" for c in (EVENT_TS, CREATED_TS))
-    naive_ok = alive(view, t, n_event)
-    differs = f"{event} IS DISTINCT FROM {n_event} OR {created} IS DISTINCT FROM {n_created}"
-    changed = f"CASE WHEN {naive_ok} THEN {differs} ELSE {event} IS NOT NULL END"
-    not_landed = f"{naive_ok} AND {n_created} + {interval(view.availability_delay)} >= {t}"
-    late = "false"
-    if view.allowed_lateness is not None:
-        lateness = micros(view.allowed_lateness)
-        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
+    cause = leakage_cause(view, t, f"p.{EVENT_TS}", f"p.{CREATED_TS}", n_event, n_created)
+    not_landed = f"{n_created} + {interval(view.availability_delay)} >= {t}"
+    counts = [f"count({cause})"]
+    counts += [f"count(*) FILTER (WHERE {cause} = '{c}')" for c in (LATE_ROW, NOT_LANDED)]
+    counts += [f"count(*) FILTER (WHERE {cause} = '{UNEXPLAINED}')"]
+    counts += [f"count(*) FILTER (WHERE {cause} = '{LATE_ROW}' AND {not_landed})"]
     return (
-        f"SELECT count(*) FILTER (WHERE {changed}), count(*) FILTER (WHERE {not_landed}), "
-        f"count(*) FILTER (WHERE {late}) FROM {second} AS p "
+        f"SELECT {', '.join(counts)} FROM {second} AS p "
         f"JOIN ({top}) AS o ON o.{ROW_ID} = p.{ROW_ID}"
     )
 

@@ -150,11 +150,13 @@ def _stats(
         after = f"{AS_OF} > {ts_literal(mark)}" if isinstance(mark, datetime) else "true"
         sql = f"SELECT count(*) FILTER (WHERE {after}) FROM ({frame.sql()})"
         beyond = con.execute(sql).fetchall()[0][0]
-    leak = leak or (None, None, None)
+    leak = leak or (None,) * 5
     return ViewStats(
         changed_vs_naive=_int(leak[0]),
-        naive_not_landed=_int(leak[1]),
-        naive_too_late=_int(leak[2]),
+        naive_too_late=_int(leak[1]),
+        naive_not_landed=_int(leak[2]),
+        unexplained=_int(leak[3]),
+        too_late_and_not_landed=_int(leak[4]),
         beyond_watermark=int(beyond),
         watermark=mark if isinstance(mark, datetime) else None,
     )

@@ -44,7 +44,8 @@ class FeatureValues:
     """One requested feature across all entity rows, in entity-row order.
 
     ``event_ts`` is the stored row's event time (also for EXPIRED and VERSION_MISMATCH
-    values, None when MISSING); ``values`` is None unless the status is PRESENT.
+    values, None when MISSING); ``values`` is None unless the status is PRESENT. ``dtype`` is
+    the feature's declared type (how a DataFrame holds the values).
     """
 
     view: str
@@ -53,6 +54,7 @@ class FeatureValues:
     values: list[Any] = field(default_factory=list)
     statuses: list[Status] = field(default_factory=list)
     event_ts: list[datetime | None] = field(default_factory=list)
+    dtype: ValueType | None = None
 
 
 @dataclass
@@ -163,6 +165,14 @@ def _decode_view(req: ViewRead, replies: Sequence[Any], now_us: int) -> list[Fea
             if ok and payload is None:  # a row without this field: nothing to return
                 col_statuses[i] = Status.MISSING
         cols.append(
-            FeatureValues(req.view.name, name, req.version, values, col_statuses, list(events))
+            FeatureValues(
+                req.view.name,
+                name,
+                req.version,
+                values,
+                col_statuses,
+                list(events),
+                req.view.field(name).type,
+            )
         )
     return cols

@@ -224,7 +224,7 @@ def read_values(
     layout = _layout(view)
     low = at_hop - view.max_hops
     empty = _combine(layout, [], at_hop)
-    cols = [FeatureValues(view.name, f, version) for f in features]
+    cols = [FeatureValues(view.name, f, version, dtype=view.field(f).type) for f in features]
     wanted = version.encode()
     for reply in replies:
         stamp_raw, ver, tiles = _split(reply, low, at_hop)

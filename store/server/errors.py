@@ -11,8 +11,15 @@ FeatureNotFoundError                     404   unknown feature, view or feature 
 OnlineStoreError                         503   Redis unreachable or failing (retry later)
 RegistryError, OfflineStoreError         503   nothing applied / definitions changed / offline
                                                store failing: the server cannot answer now
+PushSourceNotFoundError                  422   as feast serve answers an unknown push source
 any other StoreError or exception        500   a bug: logged with the request id
 =======================================  ====  =============================================
+
+A request in Feast's dialect (any ``/write-to-online-store``, a ``/push`` naming
+``push_source_name``, a ``/get-online-features`` carrying ``include_feature_view_version_metadata``,
+which Feast's client always sends) gets, for an error Feast has a class for, Feast's error body:
+a JSON *string* holding ``{"module", "class", "message"}`` (what Feast's client turns back into
+its exception, e.g. ``FeatureViewNotFoundException``), with our message and our ``detail``.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
@@ -31,9 +39,12 @@ from store.errors import (
     DefinitionError,
     EntityFrameError,
     FeatureNotFoundError,
+    FeatureServiceNotFoundError,
+    FeatureViewNotFoundError,
     OfflineStoreError,
     OnlineStoreError,
     PushError,
+    PushSourceNotFoundError,
     RegistryError,
     RequestDataError,
     StoreError,
@@ -46,6 +57,7 @@ log = logging.getLogger("parity.server")
 
 _STATUS: list[tuple[type[StoreError], int]] = [  # first match wins: subclasses first
     (AmbiguousFeatureError, 422),
+    (PushSourceNotFoundError, 422),
     (FeatureNotFoundError, 404),
     (EntityFrameError, 422),
     (PushError, 422),
@@ -54,6 +66,32 @@ _STATUS: list[tuple[type[StoreError], int]] = [  # first match wins: subclasses 
     (RegistryError, 503),
     (OfflineStoreError, 503),
 ]
+
+
+# Our error -> the class in ``feast.errors`` Feast's client re-raises (subclasses first).
+_FEAST_CLASS: list[tuple[type[StoreError], str]] = [
+    (AmbiguousFeatureError, "FeatureNameCollisionError"),
+    (FeatureViewNotFoundError, "FeatureViewNotFoundException"),
+    (FeatureServiceNotFoundError, "FeatureServiceNotFoundException"),
+    (PushSourceNotFoundError, "PushSourceNotFoundException"),
+    (FeatureNotFoundError, "FeastObjectNotFoundException"),
+]
+_FEAST_STATE = "feast_dialect"
+
+
+def speaks_feast(request: Request) -> None:
+    """Mark ``request`` as sent in Feast's dialect: its errors get Feast's error body."""
+    request.scope.setdefault("state", {})[_FEAST_STATE] = True
+
+
+def feast_error(exc: StoreError, detail: Any) -> str | None:
+    """Feast's error body for ``exc`` (a JSON document as a string, as ``feast serve`` sends
+    it and ``FeastError.from_error_detail`` reads it), or None when Feast has no class."""
+    for cls, name in _FEAST_CLASS:
+        if isinstance(exc, cls):
+            doc = {"module": "feast.errors", "class": name, "message": str(exc), "detail": detail}
+            return orjson.dumps(doc).decode()
+    return None
 
 
 def status_of(exc: StoreError) -> int:
@@ -119,6 +157,10 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         detail: Any = str(exc)
         if code == 422:
             detail = [{"type": type(exc).__name__, "loc": _loc_of(exc), "msg": str(exc)}]
+        if request.scope.get("state", {}).get(_FEAST_STATE):
+            feast = feast_error(exc, detail)
+            if feast is not None:
+                return JSONResponse(feast, status_code=code)
         return JSONResponse({"detail": detail}, status_code=code)
 
     async def on_bug(request: Request, exc: Exception) -> JSONResponse:

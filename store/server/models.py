@@ -13,6 +13,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    RootModel,
     Strict,
     StrictBool,
     StrictInt,
@@ -83,6 +84,14 @@ class GetOnlineFeaturesRequest(BaseModel):
     full_feature_names: StrictBool = Field(
         default=False, description="Name feature columns 'view__feature'."
     )
+    include_feature_view_version_metadata: StrictBool = Field(
+        default=False,
+        description=(
+            "Add metadata.feature_view_metadata: [{name, version, parity_version}] for each "
+            "view read (Feast's shape; version counts the view's applied versions, "
+            "parity_version is its content hash)."
+        ),
+    )
     parity_statuses: StrictBool = Field(
         default=False,
         description=(
@@ -90,6 +99,15 @@ class GetOnlineFeaturesRequest(BaseModel):
             "of Feast's names."
         ),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _feast_default(cls, data: Any) -> Any:
+        # Feast's request model defaults features to []: an empty list next to a service
+        # means "no list", as it does for feast serve.
+        if isinstance(data, dict) and data.get("features") == [] and data.get("feature_service"):
+            data = {k: v for k, v in data.items() if k != "features"}
+        return data
 
     @model_validator(mode="after")
     def _check(self) -> GetOnlineFeaturesRequest:
@@ -117,21 +135,29 @@ class GetOnlineFeaturesRequest(BaseModel):
 
 
 class PushRequest(BaseModel):
-    """Feast's ``/push`` request; ``push_source_name`` (or ``view``) names a feature view."""
+    """Feast's ``/push`` request; ``push_source_name`` names a push source (or a feature
+    view), ``view`` names a feature view."""
 
     model_config = ConfigDict(extra="forbid")
 
     push_source_name: StrictStr | None = Field(
-        default=None, description="Feast's name for the target: here, a feature view name."
+        default=None, description="A push source (every view it feeds), or a feature view."
     )
     view: StrictStr | None = Field(default=None, description="The feature view to push to.")
     df: dict[StrictStr, list[Any]] = Field(
-        description="Columns of the rows to push: join keys, event timestamp, features.",
+        description=(
+            "Columns of the rows to push: join keys, event timestamp, features; optionally "
+            "the created timestamp (the source's column or Feast's 'created'). Timestamps "
+            "are ISO 8601 strings, naive ones UTC."
+        ),
         min_length=1,
     )
-    to: Literal["online", "offline", "online_and_offline"] = Field(
-        default="online",
-        description="Accepted for Feast compatibility; Parity always writes offline and online.",
+    to: Literal["online", "offline", "online_and_offline"] | None = Field(
+        default=None,
+        description=(
+            "Where the rows go; default online_and_offline (Feast's default is online: see "
+            "docs/server.md)."
+        ),
     )
     allow_registry_cache: StrictBool = Field(default=True, description="Accepted, ignored.")
     transform_on_write: StrictBool = Field(default=True, description="Accepted, ignored.")
@@ -144,19 +170,32 @@ class PushRequest(BaseModel):
 
     _lengths = field_validator("df")(_equal_lengths)
 
-    @field_validator("to")
-    @classmethod
-    def _to(cls, to: str) -> str:
-        if to == "offline":
-            raise ValueError(
-                "to='offline' is not supported: a push always lands offline and online, so "
-                "training and serving see the same rows; use 'online_and_offline'"
-            )
-        return to
-
     @property
     def target(self) -> str:
         return self.view or self.push_source_name or ""
+
+    def rows(self) -> list[dict[str, Any]]:
+        return _rows(self.df)
+
+
+class WriteToOnlineStoreRequest(BaseModel):
+    """Feast's ``/write-to-online-store`` request (what Feast's remote online store sends):
+    rows written online only, to one feature view."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    feature_view_name: StrictStr = Field(description="The feature view to write to.")
+    df: dict[StrictStr, list[Any]] = Field(
+        description=(
+            "Columns: join keys, features, 'event_timestamp' and optionally 'created' "
+            "(ISO 8601, naive = UTC; a null created is now)."
+        ),
+        min_length=1,
+    )
+    allow_registry_cache: StrictBool = Field(default=True, description="Accepted, ignored.")
+    transform_on_write: StrictBool = Field(default=True, description="Accepted, ignored.")
+
+    _lengths = field_validator("df")(_equal_lengths)
 
     def rows(self) -> list[dict[str, Any]]:
         return _rows(self.df)
@@ -170,8 +209,15 @@ class FeatureVector(BaseModel):
     event_timestamps: list[str | None]
 
 
+class FeatureViewMetadata(BaseModel):
+    name: str
+    version: int
+    parity_version: str
+
+
 class ResponseMetadata(BaseModel):
     feature_names: list[str]
+    feature_view_metadata: list[FeatureViewMetadata] | None = None
 
 
 class GetOnlineFeaturesResponse(BaseModel):
@@ -189,3 +235,8 @@ class PushResponse(BaseModel):
 
 class ErrorResponse(BaseModel):
     detail: Any
+
+
+class AnyErrorResponse(RootModel[ErrorResponse | str]):
+    """``{"detail": ...}``; or, to a request in Feast's dialect, Feast's error document: a JSON
+    string holding ``{"module", "class", "message", "detail"}`` (see docs/server.md)."""

@@ -36,8 +36,17 @@ class JSONResponse(StarletteJSONResponse):
         return orjson.dumps(content, option=_OPTIONS)
 
 
+def view_versions(response: OnlineResponse) -> list[tuple[str, str]]:
+    """The (view, version) of every view a response read, in column order."""
+    return list(dict.fromkeys((c.view, c.version) for c in response.columns))
+
+
 def feast_body(
-    response: OnlineResponse, entities: dict[str, list[Any]], *, parity_statuses: bool = False
+    response: OnlineResponse,
+    entities: dict[str, list[Any]],
+    *,
+    parity_statuses: bool = False,
+    view_metadata: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The Feast ``GetOnlineFeaturesResponse`` JSON of ``response``.
 
@@ -45,6 +54,8 @@ def feast_body(
         response: what the facade read.
         entities: the request's entity columns (output first, in request order).
         parity_statuses: use Parity's status names instead of Feast's.
+        view_metadata: ``metadata.feature_view_metadata`` (Feast's
+            ``include_feature_view_version_metadata``), when asked for.
     """
     n = len(response.entity_rows)
     names = [*entities, *response.feature_names]
@@ -64,7 +75,10 @@ def feast_body(
                 "event_timestamps": stamps(col.event_timestamps),
             }
         )
-    return {"metadata": {"feature_names": names}, "results": results}
+    metadata: dict[str, Any] = {"feature_names": names}
+    if view_metadata is not None:
+        metadata["feature_view_metadata"] = view_metadata
+    return {"metadata": metadata, "results": results}
 
 
 def _feast_statuses(statuses: list[Any], values: list[Any]) -> list[Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -18,21 +19,23 @@ from starlette.responses import PlainTextResponse, Response
 
 from store.errors import OnlineStoreError
 from store.server.context import ServerContext, context
-from store.server.errors import unprocessable, validation_error
+from store.server.errors import speaks_feast, unprocessable, validation_error
 from store.server.models import (
+    AnyErrorResponse,
     ErrorResponse,
     GetOnlineFeaturesRequest,
     GetOnlineFeaturesResponse,
     PushRequest,
     PushResponse,
+    WriteToOnlineStoreRequest,
 )
-from store.server.responses import JSONResponse, feast_body
+from store.server.responses import JSONResponse, feast_body, view_versions
 from store.server.security import require_key
 
 Model = TypeVar("Model", bound=BaseModel)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": text}
+    code: {"model": AnyErrorResponse if code in (404, 422) else ErrorResponse, "description": text}
     for code, text in [
         (401, "No API key (when keys are configured)"),
         (403, "Wrong API key"),
@@ -82,6 +85,8 @@ async def get_online_features(request: Request) -> Response:
     require_key(request)
     ctx = context(request)
     req = await _parse(request, GetOnlineFeaturesRequest)
+    if "include_feature_view_version_metadata" in req.model_fields_set:
+        speaks_feast(request)  # only Feast's client sends it (always)
     _check_batch(ctx, req.n_rows, "entities")
     features: list[str] | str = req.feature_service or req.features or []
     request_time = datetime.now(UTC)
@@ -97,7 +102,16 @@ async def get_online_features(request: Request) -> Response:
         ) from None
     ctx.metrics.observe_response(response)
     ctx.served.record(response, request_id=ctx.request_id(request), request_time=request_time)
-    body = feast_body(response, req.entities, parity_statuses=req.parity_statuses)
+    meta = None
+    if req.include_feature_view_version_metadata:
+        number = ctx.store.registry.version_number
+        meta = [
+            {"name": view, "version": number(view, version), "parity_version": version}
+            for view, version in view_versions(response)
+        ]
+    body = feast_body(
+        response, req.entities, parity_statuses=req.parity_statuses, view_metadata=meta
+    )
     return JSONResponse(body)
 
 
@@ -109,19 +123,54 @@ async def get_online_features(request: Request) -> Response:
     openapi_extra=_body(PushRequest),
 )
 async def push(request: Request) -> Response:
-    """Rows are stamped created now, appended offline and compare-and-set online."""
+    """Rows are stamped created now (unless given), appended offline and/or compare-and-set
+    online, by ``to``; ``push_source_name`` may name a push source feeding several views."""
     require_key(request)
     ctx = context(request)
     req = await _parse(request, PushRequest)
+    if req.push_source_name is not None:
+        speaks_feast(request)
+    else:
+        ctx.store.get_feature_view(req.target)  # `view` names a view: 404 if unknown
     rows = req.rows()
     _check_batch(ctx, len(rows), "df")
+    to = req.to or "online_and_offline"  # Feast's default is "online": see docs/server.md
     async with ctx.push_lock:  # the offline append is not safe to run twice at once
-        result = await anyio.to_thread.run_sync(ctx.store.push, req.target, rows)
-    is_record = dataclasses.is_dataclass(result) and not isinstance(result, type)
-    fields = dataclasses.asdict(result) if is_record else {}
+        result = await anyio.to_thread.run_sync(
+            functools.partial(ctx.store.push, req.target, rows, to=to)
+        )
+    return JSONResponse(_push_body(req.target, len(rows), result))
+
+
+@router.post(
+    "/write-to-online-store",
+    summary="Write rows to one view's online store (Feast's remote online store writes)",
+    response_model=None,
+    responses={200: {"model": PushResponse}},
+    openapi_extra=_body(WriteToOnlineStoreRequest),
+)
+async def write_to_online_store(request: Request) -> Response:
+    """Feast's online-only write: the facade's push with ``to="online"``."""
+    require_key(request)
+    speaks_feast(request)
+    ctx = context(request)
+    req = await _parse(request, WriteToOnlineStoreRequest)
+    rows = req.rows()
+    _check_batch(ctx, len(rows), "df")
+    async with ctx.push_lock:
+        result = await anyio.to_thread.run_sync(
+            ctx.store.write_to_online_store, req.feature_view_name, rows
+        )
+    return JSONResponse(_push_body(req.feature_view_name, len(rows), result))
+
+
+def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if dataclasses.is_dataclass(result) and not isinstance(result, type):
+        fields = dataclasses.asdict(result)
     # Counts only: file paths on the server are none of the client's business.
     detail = {k: v for k, v in fields.items() if isinstance(v, int | float | str) and k != "view"}
-    return JSONResponse({"view": req.target, "rows": len(rows), "detail": detail})
+    return {"view": target, "rows": n, "detail": detail}
 
 
 @router.get("/features", summary="Feature views and services")

@@ -44,8 +44,11 @@ def _times(row: SourceRow | None) -> tuple[datetime, datetime] | None:
 
 def _reference_leakage(case: PitCase) -> dict[str, int]:
     """The manifest's leakage counts, by definition: a naive join takes the greatest
-    ``(event_ts, created_ts)`` before t (ttl applied; no guard, no lateness)."""
-    rule, counts = case.rule, {"changed": 0, "not_landed": 0, "late": 0}
+    ``(event_ts, created_ts)`` before t (ttl applied; no guard, no lateness); a changed value
+    is put down to the first cause: landed beyond allowed_lateness, else not landed at t,
+    else unexplained (exclusive, so they add up)."""
+    rule = case.rule
+    counts = {"changed": 0, "not_landed": 0, "late": 0, "unexplained": 0}
     guarded = reference_join(case.rows, case.entities, rule)
     for (key, t), chosen in zip(case.entities, guarded, strict=True):
         before = [
@@ -60,11 +63,16 @@ def _reference_leakage(case: PitCase) -> dict[str, int]:
         naive = _times(max(before, key=_times)) if before else None
         if naive is not None and rule.ttl is not None and utc(t) - naive[0] > rule.ttl:
             naive = None
-        counts["changed"] += _times(chosen) != naive
-        if naive is not None:
-            counts["not_landed"] += naive[1] + rule.availability_delay >= utc(t)
-            lateness = rule.allowed_lateness
-            counts["late"] += lateness is not None and naive[1] - naive[0] > lateness
+        if _times(chosen) == naive:
+            continue
+        counts["changed"] += 1
+        lateness = rule.allowed_lateness
+        if naive is not None and lateness is not None and naive[1] - naive[0] > lateness:
+            counts["late"] += 1
+        elif naive is not None and naive[1] + rule.availability_delay >= utc(t):
+            counts["not_landed"] += 1
+        else:
+            counts["unexplained"] += 1
     return counts
 
 
@@ -118,6 +126,7 @@ def test_training_frame_equals_reference(
             "changed": leak["changed_vs_naive_join"],
             "not_landed": leak["naive_value_not_yet_landed"],
             "late": leak["naive_value_beyond_allowed_lateness"],
+            "unexplained": leak["unexplained"],
         }
         assert got_leak == _reference_leakage(case)
 
@@ -183,5 +192,5 @@ def test_leakage_counts_on_event_time_ties(reverse: bool) -> None:
         frame = get_historical_features(engine_for(root), defs, resolve_features(defs, ["v"]), ent)
     assert frame.to_arrow()["f_int"].to_pylist() == [1, 2]
     leak = frame.manifest["views"]["v"]["leakage"]
-    assert _reference_leakage(case) == {"changed": 1, "not_landed": 1, "late": 0}
+    assert _reference_leakage(case) == {"changed": 1, "not_landed": 1, "late": 0, "unexplained": 0}
     assert (leak["changed_vs_naive_join"], leak["naive_value_not_yet_landed"]) == (1, 1)

