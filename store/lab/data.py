@@ -5,12 +5,12 @@ first weeks meets the same world in the last one. What makes it a skew lab:
 
 * **transactions** stream in: each lands (``created_timestamp``) seconds after it happens;
   activity follows a day/night cycle;
-* **fraud** comes in bursts: a compromised card makes 2–6 transactions within an hour or so,
+* **fraud** comes in bursts: a compromised card makes 2–6 transactions within two hours,
   and some cards are compromised more than once;
 * **disputes** (chargebacks) are backfilled: one row per disputed transaction, stamped with
   the transaction's time (``event_timestamp``) but landing 3–72 hours later
-  (``created_timestamp``), carrying the card's dispute count over the last 7 days. Almost every fraud is
-  disputed, so a dispute that had not landed yet is the label in disguise;
+  (``created_timestamp``), carrying the card's dispute count over the last 7 days. Almost
+  every fraud is disputed, so a dispute that had not landed yet is the label in disguise;
 * **labels** reach the warehouse in a nightly load (``loaded_at``, around 02:00) two to three
   days after the transaction, once the case is closed.
 
@@ -113,9 +113,12 @@ def generate(
     fraud = np.concatenate([np.zeros(len(legit_user), bool), np.ones(len(ep_user), bool)])
     keep = time < start_us + days * DAY_US
     order = np.lexsort((user[keep], time[keep]))
-    user, time, amount, fraud = user[keep][order], time[keep][order], amount[keep][order], fraud[
-        keep
-    ][order]
+    user, time, amount, fraud = (
+        user[keep][order],
+        time[keep][order],
+        amount[keep][order],
+        fraud[keep][order],
+    )
     n = len(user)
     tx_id = np.arange(1, n + 1)
     transactions = pa.table(
@@ -158,8 +161,8 @@ def _disputes(
     amount: np.ndarray,
     fraud: np.ndarray,
 ) -> pa.Table:
-    """One row per disputed transaction: 90% of frauds, 0.3% of the rest (friendly fraud)."""
-    disputed = rng.random(len(tx_id)) < np.where(fraud, 0.9, 0.003)
+    """One row per disputed transaction: 90% of frauds, 1% of the rest (friendly fraud)."""
+    disputed = rng.random(len(tx_id)) < np.where(fraud, 0.9, 0.01)
     idx = np.flatnonzero(disputed)
     d_user, d_time = user[idx], time[idx]
     # The card's disputes in the 7 days up to this one (this one included), in event order.
@@ -183,26 +186,26 @@ def _disputes(
     )
 
 
-def tumbling_hourly(transactions: pa.Table) -> pa.Table:
-    """The batch job's tumbling window: per card and clock hour, the count and the amount.
+def tumbling_daily(transactions: pa.Table) -> pa.Table:
+    """The batch job's tumbling window: per card and calendar day (UTC), count and amount.
 
-    Each bucket is stamped with the hour it starts, as ``GROUP BY date_trunc('hour', ts)``
-    writes it, so an as-of join at ``t`` picks the whole hour holding ``t``, the transaction
-    at ``t`` and the rest of that hour included.
+    Each bucket is stamped with the midnight it starts at, as ``GROUP BY date(ts)`` writes it,
+    so an as-of join at ``t`` picks the whole day holding ``t``: the transaction at ``t`` and
+    the rest of that day included.
     """
     user = transactions.column("user_id").to_numpy()
     micros = transactions.column("event_timestamp").cast(pa.int64()).to_numpy()
     amount = transactions.column("amount").to_numpy()
-    hour = micros // HOUR_US
-    order = np.lexsort((hour, user))
-    u, h, a = user[order], hour[order], amount[order]
-    boundary = np.r_[True, (u[1:] != u[:-1]) | (h[1:] != h[:-1])]
+    day = micros // DAY_US
+    order = np.lexsort((day, user))
+    u, d, a = user[order], day[order], amount[order]
+    boundary = np.r_[True, (u[1:] != u[:-1]) | (d[1:] != d[:-1])]
     group = np.cumsum(boundary) - 1
     return pa.table(
         {
             "user_id": pa.array(u[boundary], pa.int64()),
-            "event_timestamp": _ts(h[boundary] * HOUR_US),
-            "tx_1h": pa.array(np.bincount(group).astype("int64"), pa.int64()),
-            "usd_1h": pa.array(np.round(np.bincount(group, weights=a), 2), pa.float64()),
+            "event_timestamp": _ts(d[boundary] * DAY_US),
+            "tx_24h": pa.array(np.bincount(group).astype("int64"), pa.int64()),
+            "usd_24h": pa.array(np.round(np.bincount(group, weights=a), 2), pa.float64()),
         }
     )

@@ -15,7 +15,9 @@ RECALL = 0.5  # precision is reported at the threshold that catches half the fra
 def matrix(frame: pa.Table, columns: list[str]) -> np.ndarray:
     """The model's inputs: ``amount`` and the feature columns; a null stays NaN (the model
     treats missing values natively, so no fill rule can differ between offline and online)."""
-    cols = [np.asarray(frame.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in columns]
+    cols = [
+        np.asarray(frame.column(c).to_numpy(zero_copy_only=False), dtype=float) for c in columns
+    ]
     return np.column_stack(cols)
 
 

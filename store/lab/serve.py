@@ -10,6 +10,7 @@ row, on the log this module writes).
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ def _landings(table: pa.Table) -> dict[int, np.ndarray]:
     order = np.lexsort((landed, users))
     users, landed = users[order], landed[order]
     cut = np.flatnonzero(np.r_[True, users[1:] != users[:-1], True])
-    return {int(users[a]): landed[a:b] for a, b in zip(cut[:-1], cut[1:], strict=True)}
+    return {int(users[a]): landed[a:b] for a, b in itertools.pairwise(cut)}
 
 
 def _stale(landed: np.ndarray | None, since: int, t: int) -> bool:

@@ -15,6 +15,7 @@ training request), replay (the served log recomputed by the way's training path)
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import tempfile
 import time
@@ -190,7 +191,8 @@ def _run(
 ) -> LabResult:
     data = generate(size, seed=seed)
     paths = write_data(data, root / "data")
-    stores = {w: FeatureStore(write_repo(w, root / w, paths, redis_url)) for w in WAYS}
+    run_id = secrets.token_hex(4)
+    stores = {w: FeatureStore(write_repo(w, root / w, paths, redis_url, run_id)) for w in WAYS}
     for fs in stores.values():
         fs.apply()
     rng = np.random.default_rng(seed)
@@ -200,7 +202,11 @@ def _run(
         f"disputes; {train.num_rows:,} training and {test.num_rows:,} test requests"
     )
 
-    sources = {"user_activity": data.transactions, "user_disputes": data.disputes}
+    sources = {
+        "user_disputes": data.disputes,
+        "user_recent": data.transactions,
+        "user_activity": data.transactions,
+    }
     served = serve(stores["parity"], test, FEATURES, sources)
     say(f"served {test.num_rows:,} requests ({served.materializations} materializations)")
     online = test.select(["amount"])
@@ -241,9 +247,9 @@ def _run(
         "test": test.num_rows,
         "test_fraud": int(y_test.sum()),
     }
-    result = LabResult(size, seed, rows, ways, served.materializations, mismatches)
-    result.seconds = time.perf_counter() - began
-    return result
+    lab = LabResult(size, seed, rows, ways, served.materializations, mismatches)
+    lab.seconds = time.perf_counter() - began
+    return lab
 
 
 def _mismatches(frame: pa.Table, served: pa.Table) -> int:
@@ -313,9 +319,7 @@ def _replay(fs: FeatureStore, log: pa.Table) -> dict[str, Any]:
     """The served log recomputed by the way's training path at each read time."""
     report = fs.audit_replay(log)
     flagged = report.status != "ok"
-    causes = {
-        view: {why: n for why, n in c.items() if n} for view, c in report.counts.items()
-    }
+    causes = {view: {why: n for why, n in c.items() if n} for view, c in report.counts.items()}
     cause = "; ".join(
         f"{view}: " + ", ".join(f"{n:,} {why}" for why, n in c.items())
         for view, c in causes.items()
