@@ -120,7 +120,18 @@ async def get_online_features(request: Request) -> Response:
     summary="Stream rows into a feature view (Feast's push request)",
     response_model=None,
     responses={200: {"model": PushResponse}},
-    openapi_extra=_body(PushRequest),
+    openapi_extra={
+        **_body(PushRequest),
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "The push's idempotency id (or push_id in the body).",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+            }
+        ],
+    },
 )
 async def push(request: Request) -> Response:
     """Rows are stamped created now (unless given), appended offline and/or compare-and-set
@@ -135,9 +146,10 @@ async def push(request: Request) -> Response:
     rows = req.rows()
     _check_batch(ctx, len(rows), "df")
     to = req.to or "online_and_offline"  # Feast's default is "online": see docs/server.md
+    push_id = _push_id(request, req.push_id)
     async with ctx.push_lock:  # the offline append is not safe to run twice at once
         result = await anyio.to_thread.run_sync(
-            functools.partial(ctx.store.push, req.target, rows, to=to)
+            functools.partial(ctx.store.push, req.target, rows, to=to, push_id=push_id)
         )
     return JSONResponse(_push_body(req.target, len(rows), result))
 
@@ -162,6 +174,18 @@ async def write_to_online_store(request: Request) -> Response:
             ctx.store.write_to_online_store, req.feature_view_name, rows
         )
     return JSONResponse(_push_body(req.feature_view_name, len(rows), result))
+
+
+def _push_id(request: Request, in_body: str | None) -> str | None:
+    """The push's idempotency id: the body's ``push_id`` or the ``Idempotency-Key`` header."""
+    header = request.headers.get("idempotency-key")
+    if header is not None and not 0 < len(header) <= 256:
+        raise unprocessable(["header", "Idempotency-Key"], "must be 1 to 256 characters", "push_id")
+    if header is not None and in_body is not None and header != in_body:
+        raise unprocessable(
+            ["body", "push_id"], "differs from the Idempotency-Key header: send one", "push_id"
+        )
+    return in_body or header
 
 
 def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
