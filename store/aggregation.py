@@ -37,6 +37,7 @@ from typing import Any
 
 from store.definitions import FeatureView, Field
 from store.errors import DefinitionError
+from store.sql_expr import scalar_sql
 from store.types import ValueType
 
 FUNCTIONS = ("count", "sum", "mean", "min", "max", "last", "count_distinct")
@@ -103,6 +104,8 @@ class Aggregation:
                 )
             base = "rows" if self.column == "*" else self.column
             object.__setattr__(self, "name", f"{base}_{self.function}_{_label(self.window)}")
+        if self.column != "*" and not _IDENT.fullmatch(self.column):
+            scalar_sql(self.column, what=f"aggregation {self.name!r}")
         object.__setattr__(self, "dtype", self._dtype())
 
     def _dtype(self) -> ValueType:
@@ -127,10 +130,17 @@ class Aggregation:
         return self.dtype  # type: ignore[return-value]
 
     @property
+    def column_sql(self) -> str:
+        """The SQL of the aggregated column: quoted, or the checked expression's tree rendered."""
+        if _IDENT.fullmatch(self.column):
+            return '"' + self.column + '"'
+        return scalar_sql(self.column, what=f"aggregation {self.name!r}")
+
+    @property
     def input_sql(self) -> str:
         """The SQL of the aggregated input, typed (``count``: 1 per non-null value)."""
         col = self.column
-        expr = "1" if col == "*" else ('"' + col + '"' if _IDENT.fullmatch(col) else f"({col})")
+        expr = "1" if col == "*" else self.column_sql
         if self.function == "count":
             return f"CASE WHEN {expr} IS NULL THEN NULL ELSE 1 END"
         if self.function == "count_distinct":

@@ -157,7 +157,7 @@ def training_frame(
 
 def _print_manifest(manifest: dict[str, Any]) -> None:
     table = Table(title=f"Training frame: {manifest.get('rows', '?'):,} rows")
-    for col in ("view", "version", "features", "changed by guard", "beyond watermark"):
+    for col in ("view", "version", "features", "changed vs naive join", "beyond watermark"):
         table.add_column(col)
     for name, info in manifest.get("views", {}).items():
         table.add_row(
@@ -229,6 +229,13 @@ def _print_materialize(results: list[Any]) -> None:
             f"{r.seconds:.2f}",
         )
     console.print(table)
+    for r in results:
+        if getattr(r, "superseded", False):
+            console.print(
+                f"[yellow]{r.view}: a newer watermark was already committed; END "
+                f"{r.end.isoformat()} is older, so the committed watermark stays where it is "
+                "(values are compare-and-set: nothing newer was overwritten)[/]"
+            )
 
 
 @app.command()
@@ -314,10 +321,20 @@ def push(
         typer.Option("--to", help="online_and_offline, offline (materialize later) or online."),
     ] = "online_and_offline",
     repo: RepoOpt = Path("."),
+    push_id: Annotated[
+        str | None,
+        typer.Option(
+            "--push-id",
+            help="Idempotency id: rerunning with the same id appends nothing again and "
+            "completes the online write (e.g. after Redis was down).",
+        ),
+    ] = None,
 ) -> None:
     """Stream rows into a view: stamped as landed now, appended to the offline side, and
     written online where newer than what is there (--to chooses)."""
-    result = _store(repo).push(view, file, to=to)
+    result = _store(repo).push(view, file, to=to, push_id=push_id)
+    if result.status == "duplicate":
+        console.print(f"Push {result.push_id} had already landed: nothing appended again.")
     files = [r.path for r in result.views or [result] if r.path is not None]
     console.print(
         f"Pushed {result.rows:,} rows to {view} ({result.to}): {result.written:,} written "

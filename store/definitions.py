@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from store.errors import DefinitionError
+from store.sql_expr import scalar_sql, select_sql
 from store.types import ValueType, check_name
 
 
@@ -130,6 +131,8 @@ class DuckDBSource:
             raise DefinitionError("DuckDBSource needs exactly one of table= or query=")
         if self.table is not None:
             check_name(self.table, what="DuckDBSource table")
+        if self.query is not None:
+            select_sql(self.query, what="DuckDBSource")
         check_name(self.event_timestamp, what=f"source {self.describe()} event_timestamp column")
         if self.created_timestamp is not None:
             check_name(
@@ -239,6 +242,9 @@ class FeatureView:
         clash = {f.name for f in fields} & set(keys)
         if clash:
             raise DefinitionError(f"{where}: field(s) {sorted(clash)} clash with join keys")
+        for f in fields:
+            if f.expr is not None:
+                scalar_sql(f.expr, what=f"{where}: field {f.name!r}")
         object.__setattr__(self, "entities", entities)
         object.__setattr__(self, "fields", fields)
         object.__setattr__(self, "ttl", _delta(self.ttl, what=f"{where} ttl", allow_none=True))

@@ -404,6 +404,8 @@ class FeatureStore:
         df: PushInput,
         allow_registry_cache: bool = True,
         to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
+        *,
+        push_id: str | None = None,
     ) -> PushResult:
         """Stream rows into a push source's views (or into one view, named directly).
 
@@ -418,6 +420,10 @@ class FeatureStore:
             df: the rows: DataFrame, Arrow table, Parquet/CSV path or a list of dicts.
             allow_registry_cache: accepted for Feast's signature (the registry is always read).
             to: where the rows go.
+            push_id: an idempotency id: a retry with the same id (after a timeout, a 503, a
+                crash) appends nothing again and redoes the online write of the rows that
+                landed; ``result.status`` says ``appended`` or ``duplicate``. Without one, the
+                push is given a fresh id (``result.push_id``).
 
         Raises:
             PushSourceNotFoundError: neither a push source nor a feature view has that name.
@@ -434,9 +440,11 @@ class FeatureStore:
             )
         if source is None:
             [(fv, version)] = self.applied_views([push_source_name])
-            return push_rows(self.offline, self.online, fv, version, df, to=to)
+            return push_rows(self.offline, self.online, fv, version, df, to=to, push_id=push_id)
         targets = self.applied_views(source.view_names)
-        return push_to_views(self.offline, self.online, source.name, targets, df, to=to)
+        return push_to_views(
+            self.offline, self.online, source.name, targets, df, to=to, push_id=push_id
+        )
 
     def write_to_online_store(
         self,

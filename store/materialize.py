@@ -6,6 +6,11 @@ compare-and-set, so re-running is idempotent and an older value never replaces a
 The committed watermark ``end`` is recorded per view only after every row of that view was
 written: a crash mid-run leaves each entity's row either old or new (never a mix of the two
 within one key), and the next run redoes the view from the previous committed watermark.
+
+The committed watermark never moves backwards (a compare-and-set in Redis, like the values):
+a run whose ``end`` is older than the committed one of the same version writes nothing and
+says so (``superseded``); two runs at once (T2, then T1 started while T2 runs) leave T2
+committed, and their values are compare-and-set, so neither undoes the other.
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class MaterializeResult:
     skipped_older: int
     skipped_expired: int
     seconds: float
+    superseded: bool = False
+    """True when a newer watermark of the same version was already committed (before the run:
+    nothing was written; or by a concurrent run: the watermark was left where it was)."""
 
 
 def materialize_view(
@@ -60,15 +68,20 @@ def materialize_view(
     import time
 
     began = time.perf_counter()
+    if _committed_at_or_after(online, view, version, end):
+        return MaterializeResult(
+            view.name, version, end, start, 0, 0, 0, 0, time.perf_counter() - began,
+            superseded=True,
+        )  # fmt: skip
     if isinstance(view, AggregationView):  # tiles as of end, whole per key (store/online/tiles.py)
         tiles = tiles_at(offline, view, end, changed_since=start)
         keys, stale = online.write_tiles(view, version, end, tiles)
         if progress is not None:
             progress(view.name, tiles.num_rows)
-        online.set_watermark(view, version, end)
+        moved = online.set_watermark(view, version, end)
         return MaterializeResult(
             view.name, version, end, start, tiles.num_rows, keys, stale, 0,
-            time.perf_counter() - began,
+            time.perf_counter() - began, superseded=not moved,
         )  # fmt: skip
     reader = snapshot(offline, view, end, changed_since=start)
     rows = written = older = expired = 0
@@ -82,10 +95,19 @@ def materialize_view(
         expired += stats.skipped_expired
         if progress is not None:
             progress(view.name, rows)
-    online.set_watermark(view, version, end)
+    moved = online.set_watermark(view, version, end)
     return MaterializeResult(
-        view.name, version, end, start, rows, written, older, expired, time.perf_counter() - began
-    )
+        view.name, version, end, start, rows, written, older, expired,
+        time.perf_counter() - began, superseded=not moved,
+    )  # fmt: skip
+
+
+def _committed_at_or_after(
+    online: OnlineStore, view: FeatureView, version: str, end: datetime
+) -> bool:
+    """Whether ``view`` at ``version`` is already committed at ``end`` or later."""
+    mark = online.get_watermark(view)
+    return mark is not None and mark[1] == version and mark[0] > end
 
 
 def incremental_start(

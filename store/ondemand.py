@@ -20,23 +20,10 @@ per request field, and returns a DataFrame with (at least) the declared output c
 length and order. Request data are extra columns of the entity frame offline and extra keys of
 the entity rows online. The version hashes the sources, fields and the function's source code.
 
-Request data are converted to their declared types by one function, :func:`request_array`,
-whatever path they came by (a training frame, SDK entity rows, the feature server's JSON):
-
-* ``int32`` / ``int64``: integers (not booleans, not floats: ``1.5`` is never truncated);
-* ``float32`` / ``float64``: numbers, integers included, and the strings ``"NaN"``,
-  ``"Infinity"``, ``"-Infinity"`` (how protobuf's JSON, and so Feast, writes non-finite
-  floats); a float32 out of range is an error, not infinity;
-* ``string``: strings; ``bool``: booleans;
-* ``timestamp``: datetimes (naive = UTC, aware converted), or ISO 8601 strings such as
-  ``"2026-11-21T10:00:00Z"`` or ``"2026-11-21T11:00:00+01:00"`` (naive = UTC); numbers are
-  refused, since epoch seconds and microseconds cannot be told apart;
-* ``list<T>``: lists (or tuples, arrays) of the above, items may be null;
-* null (``None``, and pandas' ``NaN``/``NaT``/``NA`` in a non-float field) for any type.
-
-An offline Arrow column whose type converts without loss (an int column for a float field, a
-pandas int column with nulls made float for an int field) is cast in one go; anything else goes
-value by value, so a wrong value is reported with its row.
+Request data are converted to their declared types by :func:`request_array`, which is
+:func:`store.convert.to_array`: the one conversion of user values every entry point uses (the
+accepted values are listed there), whatever path the data came by (a training frame, SDK entity
+rows, the feature server's JSON).
 """
 
 from __future__ import annotations
@@ -44,21 +31,18 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
-import math
-import reprlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from store.convert import BadValue, to_array
 from store.definitions import Field
 from store.errors import DefinitionError, RequestDataError
-from store.types import ValueType, check_name
+from store.types import check_name
 
 Udf = Callable[[pd.DataFrame], pd.DataFrame]
 
@@ -181,33 +165,13 @@ def transform(
     return result
 
 
-_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
-_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_EXPECTED = {
-    "int32": "an integer",
-    "int64": "an integer",
-    "float32": "a number, 'NaN', 'Infinity' or '-Infinity'",
-    "float64": "a number, 'NaN', 'Infinity' or '-Infinity'",
-    "string": "a string",
-    "bool": "a boolean",
-    "timestamp": "a datetime or an ISO 8601 string such as '2026-11-21T10:00:00Z' (naive = UTC)",
-}
-_repr = reprlib.Repr()  # a bad value is quoted in the error, cut short
-_repr.maxstring, _repr.maxother, _repr.maxlist = 60, 60, 6
-
-
-class _Mismatch(ValueError):
-    """A request value that does not fit its type (the message says why, or is empty)."""
-
-
 def request_array(
     field: Field, values: Sequence[Any] | pa.Array | pa.ChunkedArray, *, where: str = ""
 ) -> pa.Array:
     """Request data for ``field`` as an Arrow array of its declared type.
 
-    The one conversion of request data, for training frames, SDK entity rows and the feature
-    server alike (the accepted values are listed in the module docstring).
+    The conversion is :func:`store.convert.to_array`, the one every entry point uses (for
+    training frames, SDK entity rows and the feature server alike).
 
     Args:
         field: the request field (name and type).
@@ -217,141 +181,15 @@ def request_array(
     Raises:
         RequestDataError: a value does not fit; names the field, the type, the row and value.
     """
-    vtype = field.type
-    if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks()
-    if isinstance(values, pa.Array):
-        if _castable(vtype, values.type):
-            try:
-                return values.cast(vtype.arrow)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                pass  # e.g. 1.5 for an int: value by value, to name the row
-        values = values.to_pylist()
-    out: list[Any] = []
-    for row, value in enumerate(values):
-        try:
-            out.append(_list_value(value, vtype) if vtype.is_list else _value(value, vtype.scalar))
-        except _Mismatch as exc:
-            expected = _EXPECTED[vtype.scalar]
-            if vtype.is_list:
-                expected = f"a list of items each null or {expected}"
-            of = f" of {where}" if where else ""
-            why = f": {exc}" if str(exc) else ""
-            raise RequestDataError(
-                f"entity row {row}: request data {field.name!r}{of} must be {vtype} "
-                f"[{expected}; or null], got {_repr.repr(value)} ({type(value).__name__}){why}",
-                field.name,
-                row,
-            ) from None
-    return pa.array(out, vtype.arrow)
-
-
-def _castable(vtype: ValueType, actual: pa.DataType) -> bool:
-    """Whether an Arrow column of type ``actual`` may be cast to ``vtype`` in one go."""
-    if pa.types.is_null(actual):
-        return True
-    if vtype.is_list:
-        if not (pa.types.is_list(actual) or pa.types.is_large_list(actual)):
-            return False
-        return _castable(ValueType(vtype.scalar), actual.value_type)
-    if pa.types.is_dictionary(actual):
-        actual = actual.value_type
-    if vtype.is_numeric:
-        return bool(pa.types.is_integer(actual) or pa.types.is_floating(actual))
-    if vtype.scalar == "timestamp":
-        return bool(pa.types.is_timestamp(actual) or pa.types.is_date(actual))
-    if vtype.scalar == "string":
-        return bool(pa.types.is_string(actual) or pa.types.is_large_string(actual))
-    return bool(pa.types.is_boolean(actual))
-
-
-def _is_null(value: Any) -> bool:
-    return value is None or value is pd.NA or value is pd.NaT
-
-
-def _list_value(value: Any, vtype: ValueType) -> list[Any] | None:
-    if _is_null(value) or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if not isinstance(value, list | tuple | np.ndarray):
-        raise _Mismatch("")
-    out = []
-    for i, item in enumerate(value):
-        try:
-            out.append(_value(item, vtype.scalar))
-        except _Mismatch as exc:
-            why = f": {exc}" if str(exc) else ""
-            bad = f"item {i} is {_repr.repr(item)} ({type(item).__name__}){why}"
-            raise _Mismatch(bad) from None
-    return out
-
-
-def _value(value: Any, scalar: str) -> Any:
-    """One non-list value, checked and made what ``pa.array`` takes for ``scalar``."""
-    if _is_null(value):
-        return None
-    is_float = isinstance(value, float | np.floating)
-    if is_float and math.isnan(value) and scalar not in ("float32", "float64"):
-        return None  # pandas' null in a column that is not a float
-    if scalar in _INT_RANGE:
-        if isinstance(value, bool | np.bool_) or not isinstance(value, int | np.integer):
-            raise _Mismatch("")
-        low, high = _INT_RANGE[scalar]
-        if not low <= int(value) <= high:
-            raise _Mismatch(f"out of the {scalar} range")
-        return int(value)
-    if scalar in ("float32", "float64"):
-        return _float(value, scalar)
-    if scalar == "string":
-        if not isinstance(value, str):
-            raise _Mismatch("")
-        return str(value)
-    if scalar == "bool":
-        if not isinstance(value, bool | np.bool_):
-            raise _Mismatch("")
-        return bool(value)
-    return _timestamp(value)
-
-
-def _float(value: Any, scalar: str) -> float:
-    if isinstance(value, str) and value in _NONFINITE:
-        return _NONFINITE[value]
-    if isinstance(value, bool | np.bool_) or not isinstance(
-        value, int | float | np.integer | np.floating
-    ):
-        raise _Mismatch("")
     try:
-        number = float(value)
-    except OverflowError:
-        raise _Mismatch(f"out of the {scalar} range") from None
-    if scalar == "float32" and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
-        raise _Mismatch("out of the float32 range")
-    return number
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise _Mismatch("not an ISO 8601 timestamp") from None
-    if isinstance(value, np.datetime64):
-        if np.isnat(value):
-            return None
-        value = value.astype("datetime64[us]").item()  # a datetime when in its range
-    if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime(warn=False)  # microseconds, as everywhere in the store
-    if isinstance(value, datetime):
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise _Mismatch("out of the timestamp range") from None
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if isinstance(value, int | float | np.integer | np.floating):
-        raise _Mismatch("a number is refused: epoch seconds or microseconds cannot be told apart")
-    raise _Mismatch("")
+        return to_array(values, field.type)
+    except BadValue as exc:
+        of = f" of {where}" if where else ""
+        raise RequestDataError(
+            f"entity row {exc.row}: request data {field.name!r}{of} {exc.detail}",
+            field.name,
+            exc.row,
+        ) from None
 
 
 __all__ = ["OnDemandFeatureView", "Udf", "request_array", "transform"]

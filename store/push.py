@@ -20,9 +20,14 @@ as the source's event column when the source names it otherwise.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
+import functools
+import hashlib
+import json
 import os
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -36,12 +41,12 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from store.aggregation import AggregationView
-from store.definitions import FeatureView, Field, ParquetSource
-from store.errors import PushError, StoreError
+from store.convert import BadValue, to_array
+from store.definitions import FeatureView, ParquetSource
+from store.errors import PushError
 from store.offline.aggregate import tiles_at
 from store.offline.engine import OfflineEngine
 from store.offline.retrieval import snapshot
-from store.ondemand import request_array
 from store.online.store import OnlineStore
 
 PUSH_DIR = "push"
@@ -49,6 +54,10 @@ STAGING_DIR = "push-staging"
 FEAST_CREATED = "created"
 FEAST_EVENT = "event_timestamp"
 _US = timedelta(microseconds=1)
+APPENDED = "appended"
+DUPLICATE = "duplicate"
+IDS_DIR = ".ids"
+MAX_PUSH_ID = 256
 
 
 class PushMode(StrEnum):
@@ -86,6 +95,10 @@ class PushResult:
         path: the Parquet file appended offline (None when pushed ``online`` only).
         to: where the rows went.
         views: for a push source, the result of each view it feeds.
+        push_id: the push's idempotency id (given by the caller, or made up for it).
+        status: ``appended`` (the rows landed now) or ``duplicate`` (a push with this id
+            already landed: nothing was appended again; its online write was redone by
+            compare-and-set, which completes it if it had failed and changes nothing if not).
     """
 
     view: str
@@ -96,6 +109,8 @@ class PushResult:
     path: Path | None
     to: PushMode = PushMode.ONLINE_AND_OFFLINE
     views: tuple[PushResult, ...] = ()
+    push_id: str | None = None
+    status: str = APPENDED
 
     @classmethod
     def combine(cls, name: str, results: Sequence[PushResult]) -> PushResult:
@@ -109,6 +124,8 @@ class PushResult:
             None,
             results[0].to if results else PushMode.ONLINE_AND_OFFLINE,
             tuple(results),
+            results[0].push_id if results else None,
+            DUPLICATE if results and all(r.status == DUPLICATE for r in results) else APPENDED,
         )
 
 
@@ -129,16 +146,22 @@ def push_rows(
     *,
     now: datetime | None = None,
     to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
+    push_id: str | None = None,
 ) -> PushResult:
     """Validate ``rows`` against ``view``'s source, stamp them landed, append and/or write.
+
+    ``push_id`` makes the push idempotent: a retry with the same id appends nothing and
+    redoes the online write of the rows that landed (see :func:`_commit`).
 
     Raises:
         PushError: the view cannot take pushes, or a column is missing, unknown or mistyped.
     """
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    table = _prepare(offline, view, _as_table(rows, view.name), mode, now)
-    return _commit(offline, online, view, version, table, mode, now)
+    push_id = _push_id(push_id)
+    given = _as_table(rows, view.name, [offline.source_schema(view)])
+    table = _prepare(offline, view, given, mode, now)
+    return _commit(offline, online, view, version, table, mode, now, push_id)
 
 
 def push_to_views(
@@ -150,6 +173,7 @@ def push_to_views(
     *,
     now: datetime | None = None,
     to: PushMode | str = PushMode.ONLINE_AND_OFFLINE,
+    push_id: str | None = None,
 ) -> PushResult:
     """Push the rows of push source ``name`` to each of its ``(view, version)``: each view
     takes the columns its source has. Every view's rows are checked before any is written.
@@ -159,7 +183,9 @@ def push_to_views(
     """
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    table = _as_table(rows, f"push source {name!r}")
+    push_id = _push_id(push_id)
+    schemas = [offline.source_schema(view) for view, _ in views]
+    table = _as_table(rows, f"push source {name!r}", schemas)
     known = {FEAST_CREATED, FEAST_EVENT}
     prepared = []
     for view, version in views:
@@ -173,12 +199,12 @@ def push_to_views(
             f"push to push source {name!r}: column(s) {unknown} belong to none of its views "
             f"({', '.join(v.name for v, _ in views)})"
         )
-    results = [_commit(offline, online, v, ver, t, mode, now) for v, ver, t in prepared]
+    results = [_commit(offline, online, v, ver, t, mode, now, push_id) for v, ver, t in prepared]
     return PushResult.combine(name, results)
 
 
 def _prepare(
-    offline: OfflineEngine, view: FeatureView, table: pa.Table, mode: PushMode, now: datetime
+    offline: OfflineEngine, view: FeatureView, table: Columns, mode: PushMode, now: datetime
 ) -> pa.Table:
     """The rows as the view's source types, with their created timestamps; or PushError."""
     source = view.source
@@ -202,6 +228,61 @@ def _prepare(
     return _conform(table, schema, view, _partition_columns(offline, view), now)
 
 
+def _push_id(push_id: str | None) -> str:
+    if push_id is None:
+        return uuid.uuid4().hex
+    if not isinstance(push_id, str) or not 0 < len(push_id) <= MAX_PUSH_ID:
+        raise PushError(f"push_id must be a non-empty string of at most {MAX_PUSH_ID} characters")
+    return push_id
+
+
+def _digest(table: pa.Table, created: str | None) -> str:
+    """What the rows say, apart from when they landed: a retry must carry the same rows."""
+    kept = table.drop_columns([created]) if created in table.column_names else table
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, kept.schema) as writer:
+        writer.write_table(kept)
+    return hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest()
+
+
+class _IdRecord:
+    """The record of one push id: which data file holds its rows, when they landed, and a
+    digest of the rows. A JSON file under ``<push dir>/.ids/``, locked while held."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        raw = os.read(fd, 1 << 16)
+        self.content: dict[str, Any] = json.loads(raw) if raw.strip() else {}
+
+    def save(self) -> None:
+        data = json.dumps(self.content).encode()
+        os.lseek(self._fd, 0, os.SEEK_SET)
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, data)
+        os.fsync(self._fd)
+
+
+@contextmanager
+def _id_record(folder: Path, push_id: str) -> Iterator[_IdRecord]:
+    """The record of ``push_id`` in ``folder``, held under an exclusive ``flock``.
+
+    The caller saves (fsync) the record naming the data file *before* putting the data file in
+    place, which is atomic (``os.replace``): a crash between the two leaves a record naming a
+    file that does not exist, and a retry writes it. So a data file never lands without its
+    record, and a retry never appends the rows twice. The lock serializes pushes of one id
+    across threads and processes.
+    """
+    ids = folder / IDS_DIR
+    ids.mkdir(parents=True, exist_ok=True)
+    path = ids / hashlib.sha256(push_id.encode()).hexdigest()[:32]
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield _IdRecord(fd)
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def _commit(
     offline: OfflineEngine,
     online: OnlineStore,
@@ -210,28 +291,64 @@ def _commit(
     table: pa.Table,
     mode: PushMode,
     now: datetime,
+    push_id: str,
 ) -> PushResult:
-    """Append the prepared rows offline and/or write them online, by ``mode``."""
+    """Append the prepared rows offline and/or write them online, by ``mode``, once per id.
+
+    Offline pushes record their id next to the data file (:func:`_id_record`): a retry of an
+    id whose rows landed appends nothing and redoes the online write from the rows that
+    landed, with their original created time, so it completes a write that failed (Redis was
+    down) and changes nothing otherwise. An online-only push records its id in Redis after the
+    write.
+    """
     assert isinstance(view.source, ParquetSource)
     dropped = _late_rows(table, view, view.source.event_timestamp, now)
+    digest = _digest(table, view.source.created_timestamp)
+    result = functools.partial(
+        PushResult, view.name, table.num_rows, dropped_late=dropped, to=mode, push_id=push_id
+    )
     if mode is PushMode.ONLINE:
+        seen = online.push_record(view.name, push_id)
+        if seen is not None and seen != digest:
+            raise PushError(
+                f"push to {view.name!r}: push_id {push_id!r} was already used for other rows; "
+                "a retry must send the same rows (or use a new id for new rows)"
+            )
+        if seen is not None:
+            return result(written=0, skipped_older=0, path=None, status=DUPLICATE)
         staged = _append(table, offline.data_dir / STAGING_DIR / view.name, now)
         try:
             written, skipped = _write_online(offline, online, view, version, staged, now)
         finally:
             staged.unlink(missing_ok=True)
-        return PushResult(view.name, table.num_rows, written, skipped, dropped, None, mode)
-    path = _append(table, push_dir(offline.data_dir, view.name), now)
+        online.record_push(view.name, push_id, digest)
+        return result(written=written, skipped_older=skipped, path=None)
+    folder = push_dir(offline.data_dir, view.name)
+    with _id_record(folder, push_id) as record:
+        landed = record.content
+        if landed and landed.get("digest") != digest:
+            raise PushError(
+                f"push to {view.name!r}: push_id {push_id!r} was already used for other rows; "
+                "a retry must send the same rows (or use a new id for new rows)"
+            )
+        path = folder / landed.get("file", _file_name(now))
+        if landed and path.exists():
+            status, now = DUPLICATE, datetime.fromisoformat(landed["now"])
+        else:
+            status = APPENDED
+            record.content = {"file": path.name, "now": now.isoformat(), "digest": digest}
+            record.save()  # before the data file: see _id_record
+            _append(table, folder, now, name=path.name)
     if mode is PushMode.OFFLINE:
-        return PushResult(view.name, table.num_rows, 0, 0, dropped, path, mode)
+        return result(written=0, skipped_older=0, path=path, status=status)
     if isinstance(view, AggregationView):
         # Tiles are recomputed from the source (absolute values, never increments) for the keys
         # with a row visible from now: a retried or reordered push cannot count anything twice.
         tiles = tiles_at(offline, view, now + _US, changed_since=now)
         keys, stale = online.write_tiles(view, version, now + _US, tiles)
-        return PushResult(view.name, table.num_rows, keys, stale, dropped, path, mode)
+        return result(written=keys, skipped_older=stale, path=path, status=status)
     written, skipped = _write_online(offline, online, view, version, path, now)
-    return PushResult(view.name, table.num_rows, written, skipped, dropped, path, mode)
+    return result(written=written, skipped_older=skipped, path=path, status=status)
 
 
 def _write_online(
@@ -259,32 +376,72 @@ def _write_online(
     return written, skipped
 
 
-def _as_table(rows: object, target: str) -> pa.Table:
-    if isinstance(rows, pa.Table):
-        return rows
+class Columns:
+    """Pushed columns as given: Arrow columns, or Python values from a list of dicts.
+
+    Values from dicts stay Python values until the one conversion (:mod:`store.convert`)
+    reads them as their source column's type: an inferred Arrow type would already have
+    decided (``true`` as 1, ``"7"`` as text, ``2**63`` as an overflow) what the policy decides.
+    """
+
+    def __init__(self, columns: Mapping[str, pa.ChunkedArray | pa.Array | list[Any]]) -> None:
+        self._columns = dict(columns)
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self._columns)
+
+    @property
+    def num_rows(self) -> int:
+        return len(next(iter(self._columns.values()))) if self._columns else 0
+
+    def column(self, name: str) -> pa.ChunkedArray | pa.Array | list[Any]:
+        return self._columns[name]
+
+    def select(self, names: Sequence[str]) -> Columns:
+        return Columns({n: self._columns[n] for n in names})
+
+    def drop_columns(self, names: Sequence[str]) -> Columns:
+        return Columns({n: c for n, c in self._columns.items() if n not in names})
+
+    def rename_columns(self, names: Sequence[str]) -> Columns:
+        return Columns(dict(zip(names, self._columns.values(), strict=True)))
+
+
+def _as_table(rows: object, target: str, schemas: Sequence[pa.Schema]) -> Columns:
     if isinstance(rows, pd.DataFrame):
-        return pa.Table.from_pandas(rows, preserve_index=False)
+        rows = pa.Table.from_pandas(rows, preserve_index=False)
     if isinstance(rows, str | Path):
-        path = Path(rows)
-        if not path.is_file():
-            raise PushError(f"push to {target!r}: file {path} not found")
-        try:
-            return pcsv.read_csv(path) if path.suffix == ".csv" else pq.read_table(path)
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise PushError(f"push to {target!r}: cannot read {path}: {exc}") from exc
-    if isinstance(rows, Sequence) and all(isinstance(r, Mapping) for r in rows):
-        try:
-            return pa.Table.from_pylist([dict(r) for r in rows])
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise PushError(f"push to {target!r}: rows have mixed types: {exc}") from exc
+        rows = _read_file(Path(rows), target, schemas)
+    if isinstance(rows, pa.Table):
+        return Columns({name: rows.column(name) for name in rows.column_names})
+    if isinstance(rows, Sequence) and not isinstance(rows, str | bytes):
+        if not all(isinstance(r, Mapping) for r in rows):
+            raise PushError(f"push to {target!r}: every row must be a mapping of column to value")
+        names = list(dict.fromkeys(name for r in rows for name in r))
+        return Columns({name: [r.get(name) for r in rows] for name in names})
     raise PushError(
         f"push to {target!r}: rows must be a DataFrame, an Arrow table, a Parquet/CSV path "
         "or a list of dicts"
     )
 
 
+def _read_file(path: Path, target: str, schemas: Sequence[pa.Schema]) -> pa.Table:
+    if not path.is_file():
+        raise PushError(f"push to {target!r}: file {path} not found")
+    try:
+        if path.suffix != ".csv":
+            return pq.read_table(path)
+        # CSV is text: each cell is parsed as its source column's type (Arrow's CSV parser
+        # refuses "7.5" for an integer column and a bare number for a timestamp column).
+        types = {f.name: f.type for schema in reversed(schemas) for f in schema}
+        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise PushError(f"push to {target!r}: cannot read {path}: {exc}") from exc
+
+
 def _conform(
-    table: pa.Table,
+    table: Columns,
     schema: pa.Schema,
     view: FeatureView,
     partitions: set[str],
@@ -327,7 +484,7 @@ def _conform(
     return pa.table(columns)
 
 
-def _feast_names(table: pa.Table, event: str, created: str | None, schema: pa.Schema) -> pa.Table:
+def _feast_names(table: Columns, event: str, created: str | None, schema: pa.Schema) -> Columns:
     """Feast's writers name the event time ``event_timestamp`` and the created time
     ``created`` whatever the source calls them: read them as the source's columns."""
     names = list(table.column_names)
@@ -339,24 +496,16 @@ def _feast_names(table: pa.Table, event: str, created: str | None, schema: pa.Sc
     return table.rename_columns(names)
 
 
-def _cast(col: pa.ChunkedArray, field: pa.Field, where: str) -> pa.Array:
-    """A pushed column as its source type; timestamps given as text by the one conversion
-    of user values (ISO 8601, naive = UTC)."""
-    if pa.types.is_timestamp(field.type) and pa.types.is_string(col.type):
-        try:
-            col = request_array(Field(field.name, "timestamp"), col, where=where)
-        except StoreError as exc:
-            raise PushError(f"{where}: column {field.name!r}: {exc}") from None
+def _cast(col: pa.ChunkedArray | pa.Array | list[Any], field: pa.Field, where: str) -> pa.Array:
+    """A pushed column as its source type, by the one conversion of user values."""
     try:
-        return col.cast(field.type)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise PushError(
-            f"{where}: column {field.name!r} is {col.type}, cannot be read as {field.type}: {exc}"
-        ) from exc
+        return to_array(col, field.type)
+    except BadValue as exc:
+        raise PushError(f"{where}: row {exc.row}: column {field.name!r} {exc.detail}") from None
 
 
 def _created(
-    table: pa.Table, name: str, arrow_type: pa.DataType, now: datetime, where: str
+    table: Columns, name: str, arrow_type: pa.DataType, now: datetime, where: str
 ) -> pa.Array:
     """The rows' created timestamps: theirs when given (null = now), else now."""
     if name not in table.column_names:
@@ -389,10 +538,13 @@ def _partition_columns(offline: OfflineEngine, view: FeatureView) -> set[str]:
     }
 
 
-def _append(table: pa.Table, folder: Path, now: datetime) -> Path:
+def _file_name(now: datetime) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{uuid.uuid4().hex[:8]}.parquet"
+
+
+def _append(table: pa.Table, folder: Path, now: datetime, *, name: str | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-    path = folder / f"{stamp}-{uuid.uuid4().hex[:8]}.parquet"
+    path = folder / (name or _file_name(now))
     tmp = folder / f".{path.name}.tmp"
     pq.write_table(table, tmp)
     with open(tmp, "rb") as handle:

@@ -41,7 +41,7 @@ from store.online_response import OnlineResponse
 from store.pids import pid_alive
 
 SERVED_DIR = "served"
-_NAME = re.compile(r"^served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl$")
+_NAME = re.compile(r"served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl")
 _Item = tuple[datetime, str, OnlineResponse, list[int] | None]
 _DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 _FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
@@ -294,7 +294,7 @@ class ServedLogWriter:
         # Another live worker's newest file is still being written: never delete it.
         current: dict[str, Path] = {}
         for path in files:
-            match = _NAME.match(path.name)
+            match = _NAME.fullmatch(path.name)
             if match:
                 current[match.group(2)] = path
         protected = {p for pid, p in current.items() if pid_alive(int(pid))} | {self._path}
@@ -315,10 +315,10 @@ def log_files(directory: Path) -> list[Path]:
     """The served-log files in ``directory``, oldest first."""
     if not directory.is_dir():
         return []
-    found = [p for p in directory.iterdir() if _NAME.match(p.name)]
+    found = [p for p in directory.iterdir() if _NAME.fullmatch(p.name)]
 
     def order(path: Path) -> tuple[str, int, int]:
-        match = _NAME.match(path.name)
+        match = _NAME.fullmatch(path.name)
         assert match is not None
         return match.group(1), int(match.group(3)), int(match.group(2))
 

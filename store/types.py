@@ -23,8 +23,8 @@ SCALARS: dict[str, tuple[pa.DataType, str]] = {
     "bool": (pa.bool_(), "BOOLEAN"),
     "timestamp": (pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
 }
-_LIST = re.compile(r"^list<\s*(\w+)\s*>$")
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LIST = re.compile(r"list<\s*(\w+)\s*>")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +42,7 @@ class ValueType:
         if not isinstance(text, str):
             raise DefinitionError(f"{what}: type must be a string like 'int64', got {text!r}")
         raw = text.strip().lower()
-        match = _LIST.match(raw)
+        match = _LIST.fullmatch(raw)
         scalar, is_list = (match.group(1), True) if match else (raw, False)
         if scalar not in SCALARS:
             allowed = ", ".join(SCALARS)
@@ -77,7 +77,7 @@ class ValueType:
 
 def check_name(name: object, *, what: str) -> str:
     """Validate an identifier that will reach SQL or a Redis key: ``[A-Za-z_][A-Za-z0-9_]*``."""
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 128:
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or len(name) > 128:
         raise DefinitionError(
             f"{what} name {name!r} is not valid: use letters, digits and underscores, "
             "starting with a letter or underscore (at most 128 characters)"

@@ -68,3 +68,26 @@ def test_version_changes_only_with_values() -> None:
         view(source=dataclasses.replace(source, path="data/other.parquet")),
     ):
         assert changed.version != base.version
+
+
+@pytest.mark.parametrize("name", ["user_txn_stats\n", "user\n", "a\nb", " user", "user "])
+def test_a_name_with_a_trailing_newline_is_refused(name: str) -> None:
+    # re.match with ^...$ accepted "name\n" ($ matches before a final newline), which then
+    # reached Redis keys and SQL: every name check is a fullmatch.
+    with pytest.raises(DefinitionError, match="is not valid"):
+        Entity(name, join_keys={"user_id": "int64"})
+    with pytest.raises(DefinitionError, match="is not valid"):
+        Entity("user", join_keys={name: "int64"})
+    with pytest.raises(DefinitionError, match="is not valid"):
+        FeatureView(
+            name=name,
+            entities=[Entity("user", join_keys={"user_id": "int64"})],
+            source=ParquetSource("x.parquet"),
+            fields=[Field("amount", "float64")],
+        )
+
+
+def test_a_type_with_a_trailing_newline_inside_is_parsed_only_whole() -> None:
+    assert ValueType.parse("list<int64>\n") == ValueType("int64", True)  # stripped first
+    with pytest.raises(DefinitionError, match="unknown type"):
+        ValueType.parse("list<int64>\nx")

@@ -28,7 +28,6 @@ from store.audit.schema import MAX_EXAMPLES, _categories, source_fits
 from store.definitions import FeatureView, Field
 from store.errors import StoreError
 from store.offline.engine import OfflineEngine, duck_errors
-from store.offline.sql import quote_ident
 from store.ondemand import OnDemandFeatureView
 from store.online.keys import key_prefix, key_suffix
 from store.online.reader import ViewRead
@@ -64,7 +63,7 @@ def value_fits(value: Any, vtype: ValueType) -> bool:
 def input_type(engine: OfflineEngine, view: AggregationView, agg: Aggregation) -> pa.DataType:
     """The Arrow type of an aggregation's column or expression over the raw source."""
     col = agg.column
-    expr = quote_ident(col) if col.isidentifier() else f"({col})"
+    expr = agg.column_sql
     con = engine.connect([view])
     try:
         what = f"feature view {view.name!r}: aggregation {agg.name!r} input {col!r}"

@@ -8,6 +8,7 @@ import pyarrow as pa
 from store.definitions import FeatureView
 from store.errors import DefinitionError, SourceError
 from store.offline.engine import OfflineEngine, first_line
+from store.offline.sql import FILE_IDX, ROW_NUM, field_sql
 from store.types import compatible
 
 
@@ -73,8 +74,11 @@ def _compile_exprs(engine: OfflineEngine, view: FeatureView, where: str) -> None
     con = engine.connect([view])
     try:
         raw = engine.raw_sql(view)
+        described = con.execute(f"DESCRIBE SELECT * FROM ({raw}) AS src").fetchall()
+        columns = [r[0] for r in described if r[0] not in (FILE_IDX, ROW_NUM)]
         for field in exprs:
-            sql = f"DESCRIBE SELECT CAST(({field.expr}) AS {field.type.duckdb}) FROM ({raw}) AS src"
+            expr = field_sql(view, field, columns=columns)
+            sql = f"DESCRIBE SELECT CAST({expr} AS {field.type.duckdb}) FROM ({raw}) AS src"
             try:
                 con.execute(sql).fetchall()
             except duckdb.Error as exc:

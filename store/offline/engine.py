@@ -29,11 +29,13 @@ from store.offline.sql import (
     EVENT_TS,
     FILE_IDX,
     ROW_NUM,
+    field_sql,
     is_timestamp_type,
     quote_ident,
     quote_literal,
     to_utc_us,
 )
+from store.sql_expr import select_sql
 
 _FILE_COL = "__file"
 _GLOB_CHARS = set("*?[")
@@ -192,9 +194,10 @@ class OfflineEngine:
                 return f"SELECT s.*, 0 AS {FILE_IDX}, s.rowid AS {ROW_NUM}{extra} FROM {table} AS s"
             # Numbered by the whole row (a struct), so every evaluation numbers rows alike: rows
             # that compare equal are identical, so which of them gets which number cannot matter.
+            query = select_sql(str(source.query), what=f"feature view {view.name!r}")
             return (
                 f"SELECT q.*, 0 AS {FILE_IDX}, row_number() OVER (ORDER BY q) AS {ROW_NUM}{extra} "
-                f"FROM ({source.query}) AS q"
+                f"FROM ({query}) AS q"
             )
         return self._parquet_sql(view, with_file)
 
@@ -283,7 +286,7 @@ class OfflineEngine:
             for k, t in view.join_keys.items()
         ]
         feats = [
-            f"CAST(({f.expr or quote_ident(f.name)}) AS {f.type.duckdb}) AS {quote_ident(f.name)}"
+            f"CAST({field_sql(view, f)} AS {f.type.duckdb}) AS {quote_ident(f.name)}"
             for f in view.fields
         ]
         cols = [

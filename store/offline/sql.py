@@ -6,8 +6,11 @@ Every identifier, path and literal that reaches DuckDB goes through :func:`quote
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import UTC, datetime, timedelta
+
+from store.definitions import FeatureView, Field
+from store.sql_expr import scalar_sql
 
 #: Internal column names: the leading double underscore keeps them apart from user columns.
 EVENT_TS = "__event_ts"
@@ -29,6 +32,18 @@ def quote_ident(name: str) -> str:
     if "\x00" in name:
         raise ValueError(f"identifier {name!r} contains a NUL byte")
     return '"' + name.replace('"', '""') + '"'
+
+
+def field_sql(view: FeatureView, field: Field, *, columns: Collection[str] | None = None) -> str:
+    """The SQL of a field's value over the source: its column, or its checked ``expr``.
+
+    An ``expr`` is rendered from its parsed, checked tree (:func:`store.sql_expr.scalar_sql`),
+    never pasted; ``columns`` (the source's) limits the columns it may name.
+    """
+    if field.expr is None:
+        return quote_ident(field.name)
+    what = f"feature view {view.name!r}: field {field.name!r}"
+    return scalar_sql(field.expr, what=what, columns=columns)
 
 
 def quote_literal(value: str) -> str:

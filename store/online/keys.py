@@ -16,19 +16,18 @@ Project and view names are validated identifiers, so they cannot contain ``{``, 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from store.convert import BadValue, to_array, to_value
 from store.errors import EntityFrameError
-from store.online.codec import CodecError, to_micros
+from store.online.codec import to_micros
 from store.types import ValueType, check_name
-
-_INT_RANGE = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 
 
 def key_prefix(project: str) -> bytes:
@@ -51,46 +50,36 @@ def meta_key(project: str) -> str:
     return f"pm:{{{check_name(project, what='project')}}}:watermarks"
 
 
+def push_key(project: str, view: str, push_id: str) -> str:
+    """The key recording an online-only push's idempotency id (hashed: ids are free text)."""
+    digest = hashlib.sha256(push_id.encode()).hexdigest()[:32]
+    project = check_name(project, what="project")
+    return f"pm:{{{project}}}:push:{check_name(view, what='feature view')}:{digest}"
+
+
 def encode_key_value(value: Any, vtype: ValueType, *, column: str, row: int) -> bytes:
     """Canonical bytes of one join-key value from an entity row.
+
+    The value is converted by :func:`store.convert.to_value`, the one conversion of user values.
 
     Raises:
         EntityFrameError: naming the column and row when the value does not fit the type.
     """
-    scalar = vtype.scalar
-    if scalar in _INT_RANGE:
-        low, high = _INT_RANGE[scalar]
-        is_int = isinstance(value, int | np.integer) and not isinstance(value, bool | np.bool_)
-        if is_int and low <= int(value) <= high:
-            return str(int(value)).encode()
-        return _bad(value, vtype, column, row)
-    if scalar == "string":
-        if isinstance(value, str):
-            raw = value.encode()
-            return str(len(raw)).encode() + b":" + raw
-        return _bad(value, vtype, column, row)
-    if scalar == "bool":
-        if isinstance(value, bool | np.bool_):
-            return b"1" if value else b"0"
-        return _bad(value, vtype, column, row)
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return _bad(value, vtype, column, row)
     try:
-        return str(to_micros(value)).encode()
-    except CodecError:
-        return _bad(value, vtype, column, row)
-
-
-def _bad(value: Any, vtype: ValueType, column: str, row: int) -> bytes:
+        value = to_value(value, vtype, row=row)
+    except BadValue as exc:
+        raise EntityFrameError(f"entity row {row}: join key {column!r} {exc.detail}") from None
     if value is None:
         raise EntityFrameError(f"entity row {row}: join key {column!r} is null")
-    raise EntityFrameError(
-        f"entity row {row}: join key {column!r} must be {vtype}, got {value!r} "
-        f"({type(value).__name__})"
-    )
+    scalar = vtype.scalar
+    if scalar == "string":
+        raw: bytes = value.encode()
+        return str(len(raw)).encode() + b":" + raw
+    if scalar == "bool":
+        return b"1" if value else b"0"
+    if scalar == "timestamp":
+        return str(to_micros(value)).encode()
+    return str(value).encode()
 
 
 def entity_keys_from_rows(
@@ -132,11 +121,10 @@ def entity_keys_from_table(table: pa.Table, join_keys: Mapping[str, ValueType]) 
             row = int(np.flatnonzero(~col.is_valid().to_numpy(zero_copy_only=False))[0])
             raise EntityFrameError(f"row {row}: join key {column!r} is null")
         try:
-            parts.append(_encode_key_column(col.cast(vtype.arrow), vtype))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise EntityFrameError(
-                f"join key column {column!r} of type {col.type} cannot be read as {vtype}: {exc}"
-            ) from None
+            typed = to_array(col, vtype)
+        except BadValue as exc:
+            raise EntityFrameError(f"row {exc.row}: join key {column!r} {exc.detail}") from None
+        parts.append(_encode_key_column(typed, vtype))
     if len(parts) == 1:
         return parts[0]
     return pc.binary_join_element_wise(*parts, pa.scalar(b"|"))

@@ -28,7 +28,7 @@ from store.online.connection import (
     translate,
 )
 from store.online.embedded import embedded_url, ensure_embedded, is_running
-from store.online.keys import meta_key, view_pattern
+from store.online.keys import meta_key, push_key, view_pattern
 from store.online.raw import hmget_many, scan_keys
 from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
 from store.online.tiles import add_tile_columns, split_reads, tile_commands, write_tiles
@@ -38,6 +38,25 @@ from store.types import check_name
 
 def _view_name(view: FeatureView | str) -> str:
     return check_name(view.name if isinstance(view, FeatureView) else view, what="feature view")
+
+
+# KEYS[1] the watermarks hash, ARGV: view, micros, version. Keeps a newer or equal committed
+# watermark of the same version (returns 1); otherwise sets it (returns 0).
+PUSH_ID_SECONDS = 7 * 24 * 3600
+"""How long the id of an online-only push is remembered (a retry after that appends again)."""
+
+_WATERMARK_CAS = """
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur then
+  local sep = string.find(cur, '|', 1, true)
+  if sep and string.sub(cur, sep + 1) == ARGV[3]
+     and tonumber(string.sub(cur, 1, sep - 1)) >= tonumber(ARGV[2]) then
+    return 1
+  end
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
+return 0
+"""
 
 
 class _Base:
@@ -154,11 +173,32 @@ class OnlineStore(_Base):
         with translate(self._resolve_url()):
             return list(scan_keys(self.client, pattern))
 
-    def set_watermark(self, view: FeatureView | str, version: str, as_of: datetime) -> None:
-        """Record that ``view`` (at ``version``) is materialized up to ``as_of``."""
-        value = f"{to_micros(as_of)}|{version}"
+    def set_watermark(self, view: FeatureView | str, version: str, as_of: datetime) -> bool:
+        """Record that ``view`` (at ``version``) is materialized up to ``as_of``.
+
+        A compare-and-set in Redis, like the values: the committed watermark of a version never
+        moves backwards. Returns False (and changes nothing) when the same version is already
+        committed at ``as_of`` or later; a new version's watermark replaces the old one's.
+        """
+        micros = str(to_micros(as_of))
         with translate(self._resolve_url()):
-            self.client.hset(meta_key(self.project), _view_name(view), value)
+            kept = self.client.eval(
+                _WATERMARK_CAS, 1, meta_key(self.project), _view_name(view), micros, version
+            )
+        return not kept
+
+    def push_record(self, view: FeatureView | str, push_id: str) -> str | None:
+        """The digest recorded for an online-only push ``push_id`` to ``view``, if any."""
+        with translate(self._resolve_url()):
+            raw = self.client.get(push_key(self.project, _view_name(view), push_id))
+        return None if raw is None else (raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    def record_push(
+        self, view: FeatureView | str, push_id: str, digest: str, *, keep: int = PUSH_ID_SECONDS
+    ) -> None:
+        """Record that an online-only push ``push_id`` was written (kept ``keep`` seconds)."""
+        with translate(self._resolve_url()):
+            self.client.set(push_key(self.project, _view_name(view), push_id), digest, ex=keep)
 
     def get_watermark(self, view: FeatureView | str) -> tuple[datetime, str] | None:
         """The committed ``(as_of, version)`` of ``view``, or None if never materialized."""

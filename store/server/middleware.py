@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from store.server.metrics import Metrics
 
-_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,128}$")
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class RequestMiddleware:
@@ -41,7 +41,7 @@ class RequestMiddleware:
         request_id = b""
         declared = 0
         for name, value in scope["headers"]:
-            if name == b"x-request-id" and _REQUEST_ID.match(value):
+            if name == b"x-request-id" and _REQUEST_ID.fullmatch(value):
                 request_id = value
             elif name == b"content-length" and value.isdigit():
                 declared = int(value)

@@ -22,14 +22,14 @@ from pydantic import (
     model_validator,
 )
 
-# An entities column holds join keys or request data (inputs of on-demand views), so its
-# values are any JSON scalar or a list of them. Only their JSON shape is checked here (in Rust,
-# no Python call per value), keeping 1 and 1.0 apart; the facade checks each value against its
-# declared type: a join key strictly (store.online.keys), request data by the one conversion
-# both the SDK and the server use (store.ondemand.request_array). NaN and Infinity literals are
-# not JSON: they are sent as the strings "NaN", "Infinity", "-Infinity" (protobuf's JSON).
-# The one-error-per-member-type noise of a union is folded into one error per bad value by
-# store.server.errors.validation_error.
+# An entities column holds join keys or request data (inputs of on-demand views), and a push
+# column any source column, so their values are any JSON scalar or a list of them. Only their
+# JSON shape is checked here (in Rust, no Python call per value), keeping 1 and 1.0 apart; the
+# facade converts each value to its declared type by the one conversion every entry point uses
+# (store.convert). NaN and Infinity literals are not JSON, and 1e400 is not a float: they are
+# refused here; non-finite floats are sent as the strings "NaN", "Infinity", "-Infinity"
+# (protobuf's JSON). The one-error-per-member-type noise of a union is folded into one error
+# per bad value by store.server.errors.validation_error.
 JsonFloat = Annotated[float, Strict(), AllowInfNan(False)]
 EntityScalar = Annotated[
     StrictBool | StrictInt | JsonFloat | StrictStr | None, Field(union_mode="left_to_right")
@@ -61,10 +61,27 @@ def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]  # noqa: B905
 
 
-class GetOnlineFeaturesRequest(BaseModel):
-    """Feast's ``/get-online-features`` request: features (or a service) and entity columns."""
+# "Exactly one of features / feature_service" as JSON Schema (a null counts as absent), so
+# schema-driven clients and fuzzers know the rule the validator below enforces.
+_EXACTLY_ONE: dict[str, Any] = {
+    "oneOf": [
+        {
+            "required": ["features"],
+            "properties": {"features": {"type": "array"}, "feature_service": {"type": "null"}},
+        },
+        {
+            "required": ["feature_service"],
+            "properties": {"feature_service": {"type": "string"}, "features": {"type": "null"}},
+        },
+    ]
+}
 
-    model_config = ConfigDict(extra="forbid")
+
+class GetOnlineFeaturesRequest(BaseModel):
+    """Feast's ``/get-online-features`` request: exactly one of features / feature_service,
+    and entity columns."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_EXACTLY_ONE)
 
     features: list[StrictStr] | None = Field(
         default=None,
@@ -144,7 +161,7 @@ class PushRequest(BaseModel):
         default=None, description="A push source (every view it feeds), or a feature view."
     )
     view: StrictStr | None = Field(default=None, description="The feature view to push to.")
-    df: dict[StrictStr, list[Any]] = Field(
+    df: dict[StrictStr, list[EntityValue]] = Field(
         description=(
             "Columns of the rows to push: join keys, event timestamp, features; optionally "
             "the created timestamp (the source's column or Feast's 'created'). Timestamps "
@@ -161,6 +178,16 @@ class PushRequest(BaseModel):
     )
     allow_registry_cache: StrictBool = Field(default=True, description="Accepted, ignored.")
     transform_on_write: StrictBool = Field(default=True, description="Accepted, ignored.")
+    push_id: StrictStr | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description=(
+            "Idempotency id (or the Idempotency-Key header): a retry with the same id appends "
+            "nothing again and completes the online write; the answer's detail.status says "
+            "'appended' or 'duplicate'. Without one, the push is given an id (detail.push_id)."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> PushRequest:
@@ -199,6 +226,41 @@ class WriteToOnlineStoreRequest(BaseModel):
 
     def rows(self) -> list[dict[str, Any]]:
         return _rows(self.df)
+
+
+class MaterializeRequest(BaseModel):
+    """Feast's ``/materialize`` request (what Feast's client posts for
+    ``FeatureStore.materialize`` when its online store is remote)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_ts: StrictStr | None = Field(default=None, description="ISO 8601; naive = UTC.")
+    end_ts: StrictStr | None = Field(default=None, description="ISO 8601; naive = UTC.")
+    feature_views: list[StrictStr] | None = Field(
+        default=None, description="View names; default every view."
+    )
+    disable_event_timestamp: StrictBool = Field(
+        default=False, description="Every row up to now (start_ts and end_ts not needed)."
+    )
+    full_feature_names: StrictBool = Field(default=False, description="Accepted, ignored.")
+    version: StrictStr | None = Field(
+        default=None, description="Feast's version pin: refused (Parity serves the applied one)."
+    )
+
+
+class MaterializeIncrementalRequest(BaseModel):
+    """Feast's ``/materialize-incremental`` request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    end_ts: StrictStr = Field(description="ISO 8601; naive = UTC.")
+    feature_views: list[StrictStr] | None = Field(
+        default=None, description="View names; default every view."
+    )
+    full_feature_names: StrictBool = Field(default=False, description="Accepted, ignored.")
+    version: StrictStr | None = Field(
+        default=None, description="Feast's version pin: refused (Parity serves the applied one)."
+    )
 
 
 class FeatureVector(BaseModel):

@@ -25,6 +25,8 @@ from store.server.models import (
     ErrorResponse,
     GetOnlineFeaturesRequest,
     GetOnlineFeaturesResponse,
+    MaterializeIncrementalRequest,
+    MaterializeRequest,
     PushRequest,
     PushResponse,
     WriteToOnlineStoreRequest,
@@ -120,7 +122,18 @@ async def get_online_features(request: Request) -> Response:
     summary="Stream rows into a feature view (Feast's push request)",
     response_model=None,
     responses={200: {"model": PushResponse}},
-    openapi_extra=_body(PushRequest),
+    openapi_extra={
+        **_body(PushRequest),
+        "parameters": [
+            {
+                "name": "Idempotency-Key",
+                "in": "header",
+                "required": False,
+                "description": "The push's idempotency id (or push_id in the body).",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 256},
+            }
+        ],
+    },
 )
 async def push(request: Request) -> Response:
     """Rows are stamped created now (unless given), appended offline and/or compare-and-set
@@ -135,9 +148,10 @@ async def push(request: Request) -> Response:
     rows = req.rows()
     _check_batch(ctx, len(rows), "df")
     to = req.to or "online_and_offline"  # Feast's default is "online": see docs/server.md
+    push_id = _push_id(request, req.push_id)
     async with ctx.push_lock:  # the offline append is not safe to run twice at once
         result = await anyio.to_thread.run_sync(
-            functools.partial(ctx.store.push, req.target, rows, to=to)
+            functools.partial(ctx.store.push, req.target, rows, to=to, push_id=push_id)
         )
     return JSONResponse(_push_body(req.target, len(rows), result))
 
@@ -162,6 +176,93 @@ async def write_to_online_store(request: Request) -> Response:
             ctx.store.write_to_online_store, req.feature_view_name, rows
         )
     return JSONResponse(_push_body(req.feature_view_name, len(rows), result))
+
+
+def _push_id(request: Request, in_body: str | None) -> str | None:
+    """The push's idempotency id: the body's ``push_id`` or the ``Idempotency-Key`` header."""
+    header = request.headers.get("idempotency-key")
+    if header is not None and not 0 < len(header) <= 256:
+        raise unprocessable(["header", "Idempotency-Key"], "must be 1 to 256 characters", "push_id")
+    if header is not None and in_body is not None and header != in_body:
+        raise unprocessable(
+            ["body", "push_id"], "differs from the Idempotency-Key header: send one", "push_id"
+        )
+    return in_body or header
+
+
+def _timestamp(text: str | None, field: str) -> datetime:
+    if text is None:
+        raise unprocessable(["body", field], f"{field} is required (an ISO 8601 timestamp)")
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise unprocessable(
+            ["body", field], f"{field}: {text!r} is not an ISO 8601 timestamp"
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _materialize_options(request: Request, version: str | None) -> None:
+    if request.query_params.get("async", "false").lower() == "true":
+        raise unprocessable(
+            ["query", "async"],
+            "async=true is not supported: materialization runs within the request (drop "
+            "run_async=True)",
+        )
+    if version is not None:
+        raise unprocessable(
+            ["body", "version"],
+            "version pins are not supported: Parity materializes the applied version of each "
+            "view (content-hashed); `parity apply` the definition you want",
+        )
+
+
+def _materialized(results: list[Any]) -> dict[str, Any]:
+    views = []
+    for r in results:
+        fields = dataclasses.asdict(r)
+        views.append({k: v for k, v in fields.items() if isinstance(v, int | float | str)})
+    return {"status": "done", "views": views}
+
+
+@router.post(
+    "/materialize",
+    summary="Materialize views (Feast's remote materialize)",
+    openapi_extra=_body(MaterializeRequest),
+)
+async def materialize(request: Request) -> Response:
+    """The offline value at ``end_ts`` of every key, written online (the facade's
+    ``materialize``)."""
+    require_key(request)
+    speaks_feast(request)
+    ctx = context(request)
+    req = await _parse(request, MaterializeRequest)
+    _materialize_options(request, req.version)
+    if req.disable_event_timestamp:
+        start, end = None, datetime.now(UTC)
+    else:
+        start, end = _timestamp(req.start_ts, "start_ts"), _timestamp(req.end_ts, "end_ts")
+        if start >= end:
+            raise unprocessable(["body", "start_ts"], "start_ts must be before end_ts")
+    run = functools.partial(ctx.store.materialize, end=end, start=start, views=req.feature_views)
+    return JSONResponse(_materialized(await anyio.to_thread.run_sync(run)))
+
+
+@router.post(
+    "/materialize-incremental",
+    summary="Materialize views incrementally (Feast's remote materialize_incremental)",
+    openapi_extra=_body(MaterializeIncrementalRequest),
+)
+async def materialize_incremental(request: Request) -> Response:
+    """From each view's committed watermark up to ``end_ts``, by ingestion time."""
+    require_key(request)
+    speaks_feast(request)
+    ctx = context(request)
+    req = await _parse(request, MaterializeIncrementalRequest)
+    _materialize_options(request, req.version)
+    end = _timestamp(req.end_ts, "end_ts")
+    run = functools.partial(ctx.store.materialize_incremental, end=end, views=req.feature_views)
+    return JSONResponse(_materialized(await anyio.to_thread.run_sync(run)))
 
 
 def _push_body(target: str, n: int, result: object) -> dict[str, Any]:

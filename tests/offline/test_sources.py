@@ -140,7 +140,10 @@ def test_missing_file_is_a_source_error(tmp_path: Path) -> None:
         ('Field("nope", "float64")', "field 'nope' has no column"),
         ('Field("amount", "string")', "field 'amount' is double in the source but declared string"),
         ('Field("x", "float64", expr="amount +* 2")', "field 'x' expr .* does not compile"),
-        ('Field("x", "float64", expr="no_such_col * 2")', "field 'x' expr .* does not compile"),
+        (
+            'Field("x", "float64", expr="no_such_col * 2")',
+            r"field 'x': expr .* names column\(s\) \['no_such_col'\] that the source does not",
+        ),
     ],
 )
 def test_check_view_names_field_problems(tmp_path: Path, fields: str, match: str) -> None:

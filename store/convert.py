@@ -1,0 +1,300 @@
+"""The one conversion of user values to declared types, for every entry point.
+
+Join keys and request data of reads (SDK, CLI, HTTP), pushed rows (SDK, HTTP, Parquet/CSV
+files) and training-frame request columns all reach a typed column through
+:func:`to_array` (many values) or :func:`to_value` (one), with one policy:
+
+* ``int32`` / ``int64`` (and any narrower Arrow integer of a source): integers; a float only
+  when it is exactly an integer (``7.0`` → ``7``; ``7.5`` is refused, never truncated); never a
+  boolean, never a string (``"7"`` is refused); out of the type's range (``2**63`` for int64)
+  is refused, not wrapped;
+* ``float32`` / ``float64``: numbers; an integer only when the float holds it exactly (``2**53
+  + 1`` is refused for float64); the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` (how
+  protobuf's JSON, and so Feast, writes non-finite floats); a float32 out of range is refused,
+  not made infinite; never a boolean;
+* ``string``: strings only; ``bool``: booleans only;
+* ``timestamp``: datetimes (naive = UTC, aware converted), dates (midnight UTC), or ISO 8601
+  strings such as ``"2026-11-21T10:00:00Z"``; a bare number is refused, since epoch seconds and
+  microseconds cannot be told apart;
+* ``list<T>``: lists (or tuples, arrays) of the above, items may be null;
+* null (``None``, pandas' ``NA``/``NaT``) for any type; a float NaN only where the type is a
+  float (NaN in an int column is refused, not taken for null).
+
+An Arrow column (a DataFrame, a Parquet file) whose type converts without loss is cast in one
+go, checked (Arrow's safe cast refuses ``7.5`` → int and overflow); a column of another kind
+(bool for an int, string for a number, a number for a timestamp) or a value the safe cast
+refuses goes value by value, so the error names the row.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from typing import Any, TypeAlias
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from store.types import ValueType
+
+_NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_repr = reprlib.Repr()  # a bad value is quoted in the error, cut short
+_repr.maxstring, _repr.maxother, _repr.maxlist = 60, 60, 6
+
+Target: TypeAlias = ValueType | pa.DataType
+
+
+class BadValue(ValueError):
+    """A value that does not fit its column's type.
+
+    Attributes:
+        row: the 0-based row of the value.
+        detail: ``must be <type> [<accepted>], got <value> (<py type>)[: why]``;
+            callers prefix it with what the column is (join key, request data, pushed column).
+    """
+
+    def __init__(self, row: int, detail: str) -> None:
+        super().__init__(f"row {row}: {detail}")
+        self.row = row
+        self.detail = detail
+
+
+class _Mismatch(ValueError):
+    """One value does not fit (the message says why, or is empty)."""
+
+
+def to_array(values: Sequence[Any] | pa.Array | pa.ChunkedArray, target: Target) -> pa.Array:
+    """``values`` as an Arrow array of ``target`` (a declared type or a source's Arrow type).
+
+    Raises:
+        BadValue: naming the first row whose value does not fit.
+    """
+    arrow = target.arrow if isinstance(target, ValueType) else target
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if isinstance(values, pa.Array):
+        cast = _cast_whole(values, arrow)
+        if cast is not None:
+            return cast
+        values = values.to_pylist()
+    out: list[Any] = []
+    for row, value in enumerate(values):
+        try:
+            out.append(_convert(value, arrow))
+        except _Mismatch as exc:
+            raise BadValue(row, _detail(value, arrow, exc)) from None
+    try:
+        return pa.array(out, arrow)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OverflowError) as exc:
+        raise BadValue(0, f"cannot be stored as {arrow}: {exc}") from None
+
+
+def to_value(value: Any, target: Target, *, row: int = 0) -> Any:
+    """One value converted to what ``pa.array`` takes for ``target`` (None for null).
+
+    Integers come back as ``int``, floats as ``float``, timestamps as UTC ``datetime``.
+
+    Raises:
+        BadValue: naming ``row``, when the value does not fit.
+    """
+    arrow = target.arrow if isinstance(target, ValueType) else target
+    try:
+        return _convert(value, arrow)
+    except _Mismatch as exc:
+        raise BadValue(row, _detail(value, arrow, exc)) from None
+
+
+def expected(target: Target) -> str:
+    """What values ``target`` accepts, in words (for error messages and docs)."""
+    arrow = target.arrow if isinstance(target, ValueType) else target
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return f"a list of items each null or {expected(arrow.value_type)}"
+    if pa.types.is_integer(arrow):
+        return "an integer (or a float that is exactly one)"
+    if pa.types.is_floating(arrow):
+        return "a number, 'NaN', 'Infinity' or '-Infinity'"
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+        return "a string"
+    if pa.types.is_boolean(arrow):
+        return "a boolean"
+    if pa.types.is_timestamp(arrow) or pa.types.is_date(arrow):
+        return "a datetime or an ISO 8601 string such as '2026-11-21T10:00:00Z' (naive = UTC)"
+    return f"a {arrow} value"
+
+
+def type_name(arrow: pa.DataType) -> str:
+    """The declared-type name of an Arrow type where there is one (``int64``, ``list<T>``)."""
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return f"list<{type_name(arrow.value_type)}>"
+    names = {
+        pa.int32(): "int32",
+        pa.int64(): "int64",
+        pa.float32(): "float32",
+        pa.float64(): "float64",
+        pa.string(): "string",
+        pa.bool_(): "bool",
+    }
+    if pa.types.is_timestamp(arrow):
+        return "timestamp"
+    return names.get(arrow, str(arrow))
+
+
+def _detail(value: Any, arrow: pa.DataType, exc: _Mismatch) -> str:
+    why = f": {exc}" if str(exc) else ""
+    return (
+        f"must be {type_name(arrow)} [{expected(arrow)}], "
+        f"got {_repr.repr(value)} ({type(value).__name__}){why}"
+    )
+
+
+def _cast_whole(values: pa.Array, arrow: pa.DataType) -> pa.Array | None:
+    """The column cast in one go when its kind converts without loss, else None."""
+    if not _castable(arrow, values.type):
+        return None
+    try:
+        cast = values.cast(arrow)  # safe: refuses truncation and overflow
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return None
+    if pa.types.is_float32(arrow) and not pa.types.is_float32(values.type):
+        # Arrow rounds a float64 beyond float32's range to infinity: check value by value.
+        finite_in = np.isfinite(values.to_numpy(zero_copy_only=False).astype(np.float64))
+        finite_out = np.isfinite(cast.to_numpy(zero_copy_only=False).astype(np.float64))
+        if bool(np.any(finite_in & ~finite_out)):
+            return None
+    return cast
+
+
+def _castable(arrow: pa.DataType, actual: pa.DataType) -> bool:
+    """Whether an Arrow column of type ``actual`` is of a kind ``arrow`` may take."""
+    if pa.types.is_null(actual):
+        return True
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        if not (pa.types.is_list(actual) or pa.types.is_large_list(actual)):
+            return False
+        return _castable(arrow.value_type, actual.value_type)
+    if pa.types.is_dictionary(actual):
+        actual = actual.value_type
+    if pa.types.is_integer(arrow) or pa.types.is_floating(arrow):
+        return bool(pa.types.is_integer(actual) or pa.types.is_floating(actual))
+    if pa.types.is_timestamp(arrow) or pa.types.is_date(arrow):
+        return bool(pa.types.is_timestamp(actual) or pa.types.is_date(actual))
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+        return bool(pa.types.is_string(actual) or pa.types.is_large_string(actual))
+    if pa.types.is_boolean(arrow):
+        return bool(pa.types.is_boolean(actual))
+    return bool(actual == arrow)
+
+
+def _is_null(value: Any) -> bool:
+    return value is None or value is pd.NA or value is pd.NaT
+
+
+def _convert(value: Any, arrow: pa.DataType) -> Any:
+    if _is_null(value):
+        return None
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return _list(value, arrow.value_type)
+    if pa.types.is_integer(arrow):
+        return _integer(value, arrow)
+    if pa.types.is_floating(arrow):
+        return _float(value, arrow)
+    if pa.types.is_string(arrow) or pa.types.is_large_string(arrow):
+        if not isinstance(value, str):
+            raise _Mismatch("")
+        return str(value)
+    if pa.types.is_boolean(arrow):
+        if not isinstance(value, bool | np.bool_):
+            raise _Mismatch("")
+        return bool(value)
+    if pa.types.is_timestamp(arrow):
+        return _timestamp(value)
+    if pa.types.is_date(arrow):
+        stamp = _timestamp(value)
+        return None if stamp is None else stamp.date()
+    return value  # another Arrow type of a source (decimal, struct...): Arrow decides
+
+
+def _list(value: Any, item: pa.DataType) -> list[Any]:
+    if not isinstance(value, list | tuple | np.ndarray):
+        raise _Mismatch("")
+    out = []
+    for i, element in enumerate(value):
+        try:
+            out.append(_convert(element, item))
+        except _Mismatch as exc:
+            why = f": {exc}" if str(exc) else ""
+            raise _Mismatch(
+                f"item {i} is {_repr.repr(element)} ({type(element).__name__}){why}"
+            ) from None
+    return out
+
+
+def _integer(value: Any, arrow: pa.DataType) -> int:
+    if isinstance(value, bool | np.bool_):
+        raise _Mismatch("a boolean is not an integer")
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            raise _Mismatch(f"{value} is not an integer")
+        if not float(value).is_integer():
+            raise _Mismatch("not a whole number (never truncated)")
+        value = int(value)
+    if not isinstance(value, int | np.integer):
+        raise _Mismatch("")
+    info = np.iinfo(arrow.to_pandas_dtype())
+    if not int(info.min) <= int(value) <= int(info.max):
+        raise _Mismatch(f"out of the {type_name(arrow)} range [{info.min}, {info.max}]")
+    return int(value)
+
+
+def _float(value: Any, arrow: pa.DataType) -> float:
+    if isinstance(value, str) and value in _NONFINITE:
+        return _NONFINITE[value]
+    if isinstance(value, bool | np.bool_):
+        raise _Mismatch("a boolean is not a number")
+    if not isinstance(value, int | float | np.integer | np.floating):
+        raise _Mismatch("")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise _Mismatch(f"out of the {type_name(arrow)} range") from None
+    single = pa.types.is_float32(arrow) or pa.types.is_float16(arrow)
+    if isinstance(value, int | np.integer):
+        held = float(np.float32(number)) if single else number
+        if int(held) != int(value):
+            raise _Mismatch(f"not exactly representable as {type_name(arrow)}")
+    if single and math.isfinite(number) and abs(number) > _FLOAT32_MAX:
+        raise _Mismatch("out of the float32 range")
+    return number
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise _Mismatch("not an ISO 8601 timestamp") from None
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return None
+        value = value.astype("datetime64[us]").item()  # a datetime when in its range
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime(warn=False)  # microseconds, as everywhere in the store
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise _Mismatch("out of the timestamp range") from None
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if isinstance(value, int | float | np.integer | np.floating):
+        raise _Mismatch("a number is refused: epoch seconds or microseconds cannot be told apart")
+    raise _Mismatch("")
+
+
+__all__ = ["BadValue", "expected", "to_array", "to_value", "type_name"]
