@@ -151,7 +151,9 @@ def audit_view(
             for c in ("status", "version", "event_timestamp", "value", "entity_key", "read_at")
         ]
         for pos, status, ver, served_e, text, key, read_at in zip(positions, *cols, strict=True):
-            served = _json(text) if status == "PRESENT" else None
+            # The value the client got, whatever the status: null for a plain view's MISSING,
+            # EXPIRED or VERSION_MISMATCH, the empty window's 0 for a window never written.
+            served = _json(text)
             expected = want[pos]
             if numeric and _number(served) and _number(expected):
                 errors.append(smape(served, expected))

@@ -9,6 +9,8 @@ JSON line on stdout:
   "full_feature_names": bool}`` -> ``{"ok": to_dict()}``
 * ``{"op": "write", "view": NAME, "df": {...}}`` -> FeatureStore.write_to_online_store
 * ``{"op": "push", "source": NAME, "df": {...}, "to": "ONLINE"}`` -> FeatureStore.push
+* ``{"op": "materialize", "start": ISO, "end": ISO, "views": [...]}`` -> FeatureStore.materialize
+  (``materialize_incremental`` likewise, with ``end`` and ``views``)
 * ``{"op": "http_push", "body": {...}}`` -> POST /push with the body Feast's MCP client sends
 * ``{"op": "map_error", "body": ...}`` -> the exception ``FeastError.from_error_detail`` makes
 
@@ -68,6 +70,16 @@ def run(store: FeatureStore, cmd: dict[str, Any]) -> Any:
         return None
     if op == "push":
         store.push(cmd["source"], _frame(cmd["df"]), to=PushMode[cmd.get("to", "ONLINE")])
+        return None
+    if op == "materialize":  # a remote client delegates to POST /materialize
+        store.materialize(
+            datetime.fromisoformat(cmd["start"]),
+            datetime.fromisoformat(cmd["end"]),
+            feature_views=cmd["views"],
+        )
+        return None
+    if op == "materialize_incremental":  # POST /materialize-incremental
+        store.materialize_incremental(datetime.fromisoformat(cmd["end"]), cmd["views"])
         return None
     if op == "http_push":
         url = store.config.online_store.path + "/push"

@@ -129,3 +129,35 @@ def test_feasts_own_push_test_bodies(served: Served) -> None:
     resp = served.http.post("/push", json=missing)
     assert resp.status_code == 422  # feast serve: PushSourceNotFoundException, 422
     assert "push_source_does_not_exist" in _feast_error(resp)["message"]
+
+
+def test_feasts_remote_materialize_endpoints(served: Served) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "start_ts": (now - timedelta(days=3)).isoformat(),
+        "end_ts": now.replace(tzinfo=None).isoformat(),  # naive = UTC
+        "feature_views": ["merchant_stats"],
+        "disable_event_timestamp": False,
+        "full_feature_names": False,
+    }
+    done = served.http.post("/materialize", json=body)
+    assert done.status_code == 200, done.text
+    [view] = done.json()["views"]
+    assert view["view"] == "merchant_stats" and view["written"] == 2
+    incremental = {"end_ts": now.isoformat(), "feature_views": ["merchant_stats"]}
+    assert served.http.post("/materialize-incremental", json=incremental).status_code == 200
+    everything = {"disable_event_timestamp": True, "feature_views": ["merchant_stats"]}
+    assert served.http.post("/materialize", json=everything).status_code == 200
+    for bad, loc in [
+        ({**body, "end_ts": "yesterday"}, ["body", "end_ts"]),
+        ({**body, "start_ts": body["end_ts"]}, ["body", "start_ts"]),
+        ({**body, "version": "v2"}, ["body", "version"]),
+        ({**body, "start_ts": None}, ["body", "start_ts"]),
+    ]:
+        resp = served.http.post("/materialize", json=bad)
+        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == loc, resp.text
+    queued = served.http.post("/materialize", json=body, params={"async": "true"})
+    assert queued.status_code == 422 and queued.json()["detail"][0]["loc"] == ["query", "async"]
+    unknown = served.http.post("/materialize", json={**body, "feature_views": ["nope"]})
+    assert unknown.status_code == 404
+    assert _feast_error(unknown)["class"] == "FeatureViewNotFoundException"
