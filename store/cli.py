@@ -19,6 +19,7 @@ from rich.table import Table
 from store.cli_audit import audit_app
 from store.cli_errors import ErrorHandlingGroup, feature_spec
 from store.cli_feast import import_feast
+from store.cli_lab import lab_app
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
@@ -37,6 +38,7 @@ app = typer.Typer(
 redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
+app.add_typer(lab_app, name="lab")
 app.command("import-feast")(import_feast)
 console = Console()
 
