@@ -19,6 +19,7 @@ from rich.table import Table
 from store.cli_audit import audit_app
 from store.cli_errors import ErrorHandlingGroup, feature_spec
 from store.cli_feast import import_feast
+from store.cli_lab import lab_app
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
@@ -37,6 +38,7 @@ app = typer.Typer(
 redis_app = typer.Typer(help="Manage the embedded redis-server the store starts by itself.")
 app.add_typer(redis_app, name="redis")
 app.add_typer(audit_app, name="audit")
+app.add_typer(lab_app, name="lab")
 app.command("import-feast")(import_feast)
 console = Console()
 
@@ -157,7 +159,7 @@ def training_frame(
 
 def _print_manifest(manifest: dict[str, Any]) -> None:
     table = Table(title=f"Training frame: {manifest.get('rows', '?'):,} rows")
-    for col in ("view", "version", "features", "changed by guard", "beyond watermark"):
+    for col in ("view", "version", "features", "changed vs naive join", "beyond watermark"):
         table.add_column(col)
     for name, info in manifest.get("views", {}).items():
         table.add_row(

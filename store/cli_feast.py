@@ -43,7 +43,7 @@ def import_feast(
     diffs = None
     problem = None
     try:
-        diffs = differences(result.out, sample=sample) if sample > 0 else None
+        diffs = differences(result.out, sample=sample)
     except StoreError as exc:
         problem = str(exc)
     for line in render(result, diffs):

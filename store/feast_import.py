@@ -202,6 +202,14 @@ class _Converter:
         self.result.add("entity", ent.name)
         return var
 
+    def entity_object(self, ent: FeastObject | str) -> FeastObject:
+        if isinstance(ent, FeastObject):
+            return ent
+        for obj in self.repo.objects:
+            if obj.kind == "Entity" and obj.name == ent:
+                return obj
+        raise Skip(f"entity {ent!r} is not defined in the repo")
+
     def key_type(self, ent: FeastObject, key: str, views: list[FeastObject]) -> str:
         if ent.get("value_type") is not None:
             return parity_type(ent.get("value_type"), f"entity {ent.name!r}")
@@ -233,16 +241,17 @@ class _Converter:
                 raise Skip(
                     f"its source maps {col!r} onto a timestamp column; rename it in the file"
                 )
-        args = f"{rel!r}, event_timestamp={event!r}"
+        args = [repr(rel), f"event_timestamp={event!r}"]
         if created:
-            args += f", created_timestamp={created!r}"
+            args.append(f"created_timestamp={created!r}")
         else:
             self.result.notes.append(
                 f"feature view {view!r}: its source has no created_timestamp_column, so rows count "
                 "as landed at their event time (the leakage guard cannot act) and pushes to it "
                 "can only go online"
             )
-        return f"ParquetSource({args})", {str(v): str(k) for k, v in mapping.items()}
+        lines = "".join(f"        {a},\n" for a in args)
+        return f"ParquetSource(\n{lines}    )", {str(v): str(k) for k, v in mapping.items()}
 
     def fields(
         self, view: FeastObject, keys: set[str], src: FeastObject, mapping: dict[str, str]
@@ -297,8 +306,11 @@ class _Converter:
             }.get(view.kind, "a batch view's udf has no equivalent: write it as Field(expr=...)")
             raise Skip(why)
         entities = view.get("entities") or []
-        if not isinstance(entities, list) or not all(isinstance(e, FeastObject) for e in entities):
+        if not isinstance(entities, list) or not all(
+            isinstance(e, FeastObject | str) for e in entities
+        ):
             raise Skip("its entities are not Entity objects defined in the repo")
+        entities = [self.entity_object(e) for e in entities]
         if not entities:
             raise Skip("it has no entities (Parity views are keyed)")
         src, push = self.batch_source(view)
@@ -425,7 +437,9 @@ def _quoted(column: str) -> str:
 
 def _uses_any(view: FeastObject, entities: list[FeastObject]) -> bool:
     mine = view.get("entities") or []
-    return isinstance(mine, list) and any(e is x for e in entities for x in mine)
+    return isinstance(mine, list) and any(
+        e is x or (isinstance(x, str) and x == e.name) for e in entities for x in mine
+    )
 
 
 def convert(repo: FeastRepo, out: Path) -> tuple[str, str, ImportResult]:
@@ -506,7 +520,9 @@ def _module(repo: FeastRepo, conv: _Converter) -> str:
         *[line for line in repo.imports if "timedelta" not in line],
         "from datetime import timedelta",
         "",
-        f"from store import {', '.join(sorted(used))}",
+        "from store import (",
+        *[f"    {name}," for name in sorted(used)],
+        ")",
         "",
     ]
     return "\n".join([*head, *conv.lines, ""]) + "\n"
@@ -553,14 +569,18 @@ def differences(out: Path, *, sample: int = 10_000) -> list[dict[str, Any]]:
     The probe is a training request at each of (up to ``sample``) source rows' own event
     time plus one microsecond, so Feast's ``event_ts <= t`` and Parity's strict ``<`` pick
     the same row by event time, and what changes is what the leakage guard, the watermark
-    and the ttl change: the leakage audit's counts.
+    and the ttl change: the leakage audit's counts. ``sample=0`` only loads the repo.
+
+    Raises:
+        StoreError: the generated repo does not load (a definition that does not fit).
     """
     from store.feature_store import FeatureStore
     from store.offline.sql import quote_ident
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     with FeatureStore(out) as fs:
-        for view in fs.list_feature_views():
+        views = fs.list_feature_views()  # loads and checks the definitions against the data
+        for view in views if sample > 0 else []:
             keys = ", ".join(quote_ident(k) for k in view.join_keys)
             event = quote_ident(view.source.event_timestamp)
             sql = (

@@ -77,43 +77,61 @@ class OnlineResponse:
             )
         return cls(entity_rows, columns, result.now)
 
-    def to_dict(self, *, include_metadata: bool = False) -> dict[str, list[Any]]:
-        """Columns by name: join keys, then features (plus ``name__status`` and
-        ``name__event_timestamp`` with ``include_metadata``)."""
+    def to_dict(
+        self, include_event_timestamps: bool = False, *, include_metadata: bool = False
+    ) -> dict[str, list[Any]]:
+        """Columns by name: join keys, then features.
+
+        Args:
+            include_event_timestamps: Feast's option: add ``name__ts``, each value's event
+                time in epoch seconds (None where there is no value's event).
+            include_metadata: add ``name__status`` and ``name__event_timestamp`` (datetimes).
+        """
         out: dict[str, list[Any]] = {}
         for key in self.entity_rows[0] if self.entity_rows else {}:
             out[key] = [row[key] for row in self.entity_rows]
         for col in self.columns:
             out[col.name] = list(col.values)
+            if include_event_timestamps:
+                out[f"{col.name}__ts"] = [
+                    None if t is None else int(t.timestamp()) for t in col.event_timestamps
+                ]
             if include_metadata:
                 out[f"{col.name}__status"] = [str(s) for s in col.statuses]
                 out[f"{col.name}__event_timestamp"] = list(col.event_timestamps)
         return out
 
-    def to_pandas(self, *, include_metadata: bool = False) -> pd.DataFrame:
+    def to_pandas(
+        self, include_event_timestamps: bool = False, *, include_metadata: bool = False
+    ) -> pd.DataFrame:
         """Columns as in :meth:`to_dict`; each feature keeps its declared type (an ``int64``
         feature with a missing value is ``Int64`` with ``<NA>``, as in a training frame)."""
         import pandas as pd
         import pyarrow as pa
 
-        frame = pd.DataFrame(self.to_dict(include_metadata=include_metadata))
+        data = self.to_dict(include_event_timestamps, include_metadata=include_metadata)
+        frame = pd.DataFrame(data)
         for col in self.columns:
             if col.dtype is not None:
                 values = pa.array(col.values, col.dtype.arrow)
                 frame[col.name] = to_pandas(values).array
         return frame
 
-    def to_df(self, *, include_metadata: bool = False) -> pd.DataFrame:
+    def to_df(
+        self, include_event_timestamps: bool = False, *, include_metadata: bool = False
+    ) -> pd.DataFrame:
         """Feast's name for :meth:`to_pandas`."""
-        return self.to_pandas(include_metadata=include_metadata)
+        return self.to_pandas(include_event_timestamps, include_metadata=include_metadata)
 
-    def to_arrow(self, *, include_metadata: bool = False) -> pa.Table:
+    def to_arrow(
+        self, include_event_timestamps: bool = False, *, include_metadata: bool = False
+    ) -> pa.Table:
         """The columns of :meth:`to_dict` as an Arrow table (one row per entity); each feature
         in its declared Arrow type."""
         import pyarrow as pa
 
         types = {c.name: c.dtype.arrow for c in self.columns if c.dtype is not None}
-        data = self.to_dict(include_metadata=include_metadata)
+        data = self.to_dict(include_event_timestamps, include_metadata=include_metadata)
         return pa.table({name: pa.array(v, types.get(name)) for name, v in data.items()})
 
     def status_counts(self) -> dict[str, dict[str, int]]:

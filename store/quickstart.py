@@ -167,7 +167,8 @@ def _leak_line(info: dict[str, Any]) -> str:
     parts.append(f"{leak['naive_value_not_yet_landed']:,} had not landed at t")
     if leak["unexplained"]:
         parts.append(f"{leak['unexplained']:,} unexplained")
-    return f"{text}: {', '.join(parts)}; {info['beyond_watermark']:,} rows ask beyond the source"
+    beyond = info["beyond_watermark"]
+    return f"{text}: {', '.join(parts)}; {beyond:,} rows ask beyond the source's watermark"
 
 
 def _materialize(fs: FeatureStore, console: Console, *, full: bool) -> None:

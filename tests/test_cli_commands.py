@@ -116,10 +116,10 @@ def test_redis_status_never_starts_the_server(tmp_path: Path) -> None:
     (tmp_path / "parity.yaml").write_text("project: status\n")
     (tmp_path / "features.py").write_text("")
     data = tmp_path / "data"
-    code, text = _run("redis", "status", "--repo", str(tmp_path))
-    assert code == 1 and "not running" in text
-    assert not is_running(data)
-    try:
+    try:  # whatever fails, no redis-server is left running
+        code, text = _run("redis", "status", "--repo", str(tmp_path))
+        assert code == 1 and "not running" in text
+        assert not is_running(data)
         from store import FeatureStore
 
         FeatureStore(tmp_path).online.ping()  # starts the embedded server

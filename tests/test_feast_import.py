@@ -149,3 +149,26 @@ def test_bad_paths_are_usage_errors(tmp_path: Path) -> None:
     (broken / "defs.py").write_text("this is not python(\n")
     result = import_feast(broken, tmp_path / "broken_out")
     assert any("defs.py: not parsed" in s for s in result.skipped)
+
+
+def test_string_entities_and_a_repo_that_does_not_fit_its_data(tmp_path: Path) -> None:
+    repo = tmp_path / "feast"
+    (repo / "data").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: s\n")
+    (repo / "defs.py").write_text(
+        "from feast import Entity, FeatureView, Field, FileSource\n"
+        "from feast.types import Float64\n"
+        "user = Entity(name='user', join_keys=['user_id'])\n"
+        "v = FeatureView(name='v', entities=['user'],"
+        " schema=[Field(name='missing', dtype=Float64)],"
+        " source=FileSource(path='data/u.parquet', timestamp_field='ts'))\n"
+    )
+    pd.DataFrame(
+        {"user_id": [1], "ts": pd.to_datetime(["2026-01-01"], utc=True), "x": [1.0]}
+    ).to_parquet(repo / "data/u.parquet")
+    run = _parity("import-feast", str(repo), "--out", str(tmp_path / "out"), "--sample", "0")
+    assert run.returncode == 2, run.stdout
+    assert "converted 1 feature view(s): v" in run.stdout
+    assert "the generated repo does not load" in run.stderr and "missing" in run.stderr
+    text = (tmp_path / "out/features.py").read_text()
+    assert "join_keys={'user_id': 'int64'}" in text  # typed from the Parquet file

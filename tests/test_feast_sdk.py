@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from store import (
+    EntityFrameError,
     FeatureServiceNotFoundError,
     FeatureStore,
     FeatureViewNotFoundError,
@@ -22,8 +26,10 @@ from store import (
     PushSourceNotFoundError,
 )
 from store.errors import DefinitionError
+from tests.feast_compat.repos import FRESH as FRESH_TS
 from tests.feast_compat.repos import NOW, PARITY_DEFINITIONS, parity_repo
 
+DRIVERS = itertools.count(100_000)
 DRIVER = ["driver_hourly_stats:conv_rate", "driver_hourly_stats:avg_daily_trips"]
 FRESH = ["driver_hourly_stats_fresh:conv_rate"]
 
@@ -83,6 +89,13 @@ def test_entity_df_as_sql_over_the_offline_store(fs: FeatureStore) -> None:
     assert job.to_arrow().column("avg_daily_trips").to_pylist() == [10, 20, 30]
     with pytest.raises(Exception, match="SELECT"):
         fs.get_historical_features(entity_df="DROP TABLE driver_hourly_stats", features=DRIVER)
+    with pytest.raises(EntityFrameError, match="neither an existing Parquet file"):
+        fs.get_historical_features(entity_df="missing.parquet", features=DRIVER)
+    # a query longer than a file name can be is still a query
+    columns = ", ".join(f"driver_id AS alias_{i}" for i in range(40))
+    long = f"SELECT driver_id, event_timestamp, {columns} FROM driver_hourly_stats"
+    wide = fs.get_historical_features(entity_df=long, features=DRIVER).to_df()
+    assert len(wide) == 3 and "alias_39" in wide.columns
 
 
 def test_materialize_with_feasts_arguments_and_both_entity_shapes(fs: FeatureStore) -> None:
@@ -90,6 +103,9 @@ def test_materialize_with_feasts_arguments_and_both_entity_shapes(fs: FeatureSto
     rows = fs.get_online_features(features=DRIVER, entity_rows=[{"driver_id": 1002}])
     columns = fs.get_online_features(DRIVER, {"driver_id": [1002, 1003]})
     assert rows.to_dict() == {"driver_id": [1002], "conv_rate": [0.25], "avg_daily_trips": [20]}
+    assert rows.to_dict(True)["conv_rate__ts"] == [int(FRESH_TS.timestamp())]  # Feast's option
+    unknown = fs.get_online_features(DRIVER, [{"driver_id": 5}]).to_df(True)
+    assert unknown["conv_rate__ts"].tolist() == [None]
     assert columns.to_df()["conv_rate"].tolist() == [0.25, 0.125]
     table = columns.to_arrow()
     assert isinstance(table, pa.Table) and table.column_names == [
@@ -175,3 +191,28 @@ def test_cli_push_to_a_push_source_with_a_mode(fs: FeatureStore, tmp_path: Path)
     assert "/push/driver_hourly_stats_fresh/" in "".join(result.output.split())
     bad = CliRunner().invoke(app, [*args[:3], "--to", "up", "--repo", str(fs.repo)])
     assert bad.exit_code == 2 and "push mode" in " ".join(bad.output.split())
+
+
+OFFSETS = [None, timedelta(0), timedelta(hours=5, minutes=30), timedelta(hours=-8)]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    minutes=st.integers(min_value=1, max_value=600),
+    micros=st.integers(min_value=0, max_value=999_999),
+    offset=st.sampled_from(OFFSETS),
+    spelled=st.sampled_from(["iso", "str", "datetime"]),
+)
+def test_a_pushed_event_time_is_one_instant_however_it_is_spelled(
+    fs: FeatureStore, minutes: int, micros: int, offset: timedelta | None, spelled: str
+) -> None:
+    # naive = UTC, an offset is converted (never reinterpreted), as Feast's writers send them
+    instant = NOW - timedelta(minutes=minutes, microseconds=micros)
+    local = instant.replace(tzinfo=None) if offset is None else instant.astimezone(timezone(offset))
+    value: object = {"iso": local.isoformat(), "str": str(local), "datetime": local}[spelled]
+    driver = next(DRIVERS)
+    fs.write_to_online_store(
+        "driver_hourly_stats", [{**_row(driver, NOW, 0.5), "event_timestamp": value}]
+    )
+    col = fs.get_online_features(DRIVER, [{"driver_id": driver}]).columns[0]
+    assert col.event_timestamps == [instant] and col.values == [0.5]

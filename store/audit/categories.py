@@ -107,21 +107,41 @@ def category_bins(
 
 
 def histogram_for(bins: CategoryBins) -> Histogram:
-    """A histogram of at most ``MAX_BARS`` bars: the biggest bins, the rest merged."""
+    """A histogram of at most ``MAX_BARS`` bars: the biggest bins, the rest merged.
+
+    Integer categories (counts such as ``tx_1h``) are drawn in value order, so the bars read
+    as a distribution; other categories stay biggest first. "other", "unseen" and "rest"
+    bars come last.
+    """
     labels, base, cur = list(bins.labels), bins.baseline.tolist(), bins.current.tolist()
     if bins.current[-1] == 0:  # no unseen values: drop the empty (unseen) bar
         labels, base, cur = labels[:-1], base[:-1], cur[:-1]
-    if len(labels) <= MAX_BARS:
-        return Histogram(labels, base, cur)
-    weight = [b / max(sum(base), 1) + c / max(sum(cur), 1) for b, c in zip(base, cur, strict=True)]
-    order = sorted(range(len(labels)), key=lambda i: -weight[i])
-    keep = sorted(order[: MAX_BARS - 1])
-    rest = [i for i in range(len(labels)) if i not in set(keep)]
-    return Histogram(
-        [labels[i] for i in keep] + [f"(rest: {len(rest)})"],
-        [base[i] for i in keep] + [sum(base[i] for i in rest)],
-        [cur[i] for i in keep] + [sum(cur[i] for i in rest)],
-    )
+    keep, rest = list(range(len(labels))), list[int]()
+    if len(labels) > MAX_BARS:
+        weight = [
+            b / max(sum(base), 1) + c / max(sum(cur), 1) for b, c in zip(base, cur, strict=True)
+        ]
+        order = sorted(range(len(labels)), key=lambda i: -weight[i])
+        keep = sorted(order[: MAX_BARS - 1])
+        rest = [i for i in range(len(labels)) if i not in set(keep)]
+    keep = _display_order(labels, keep)
+    hist = Histogram([labels[i] for i in keep], [base[i] for i in keep], [cur[i] for i in keep])
+    if rest:
+        hist.labels.append(f"(rest: {len(rest)})")
+        hist.baseline.append(sum(base[i] for i in rest))
+        hist.current.append(sum(cur[i] for i in rest))
+    return hist
+
+
+def _display_order(labels: list[str], keep: list[int]) -> list[int]:
+    """``keep`` in value order when every category among them is an integer."""
+    specials = [i for i in keep if labels[i] in (OTHER, UNSEEN)]
+    values = [i for i in keep if i not in specials]
+    try:
+        numbers = {i: int(labels[i]) for i in values}
+    except ValueError:
+        return keep
+    return sorted(values, key=numbers.__getitem__) + specials
 
 
 def _text(value: object) -> str:

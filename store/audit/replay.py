@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 import orjson
@@ -57,6 +57,11 @@ def _bits(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
     return value
+
+
+def _number(value: Any) -> TypeGuard[float]:
+    """A served or recomputed value SMAPE can use (a tampered payload may be text)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def smape(a: float, b: float) -> float:
@@ -116,7 +121,8 @@ class ReplayView:
 
     Args:
         name: the view's name (a feature, aggregation or on-demand view).
-        version: its current version (for an on-demand view, the version logged is kept).
+        version: its current version; None to take each logged value's own (no definition
+            changes are then told apart).
         types: each logged feature's declared type.
         columns: the entity frame's columns and their types: join keys and request data.
         chosen: for a view that chooses one source row per key, the chosen row's event time
@@ -156,10 +162,12 @@ def audit_view(
             for c in ("status", "version", "event_timestamp", "value", "entity_key", "read_at")
         ]
         for pos, status, ver, served_e, text, key, read_at in zip(positions, *cols, strict=True):
-            served = _json(text) if status == "PRESENT" else None
+            # The value the client got, whatever the status: null for a plain view's MISSING,
+            # EXPIRED or VERSION_MISMATCH, the empty window's 0 for a window never written.
+            served = _json(text)
             expected = want[pos]
-            if numeric and served is not None and expected is not None:
-                errors.append(smape(float(served), float(expected)))
+            if numeric and _number(served) and _number(expected):
+                errors.append(smape(served, expected))
             if _bits(served) == _bits(expected):
                 continue
             if offline_e is None:  # only on a mismatch: explaining costs a second query

@@ -10,6 +10,7 @@ from store.audit.report import Histogram
 BASELINE = "#94a3b8"
 CURRENT = {"ok": "#0f766e", "warn": "#d97706", "alert": "#dc2626"}
 PALETTE = ["#dc2626", "#d97706", "#7c3aed", "#2563eb", "#0f766e", "#db2777", "#65a30d", "#475569"]
+CALM = ["#2563eb", "#0f766e", "#7c3aed", "#0891b2", "#65a30d", "#475569"]  # no red, no amber
 FONT = 'font-family="system-ui, -apple-system, Segoe UI, sans-serif"'
 
 
@@ -56,14 +57,22 @@ def histogram_svg(hist: Histogram, status: str = "alert", width: int = 540) -> s
     return "".join(parts)
 
 
-def counts_svg(counts: dict[str, dict[str, int]], width: int = 760) -> str:
+def counts_svg(counts: dict[str, dict[str, int]], status: str = "alert", width: int = 760) -> str:
     """Horizontal bars of ``group -> class -> count``: a header per group (largest total
-    first), then one bar per class (largest first), coloured by class."""
-    groups = sorted(counts.items(), key=lambda kv: -sum(kv[1].values()))
+    first), then one bar per class (largest first), coloured by class.
+
+    Classes and groups with no count are left out ("" when nothing is left: no empty box).
+    The report's ``status`` ok draws in calm colours only (no red on a clean report).
+    """
+    nonzero = {g: {c: n for c, n in by.items() if n} for g, by in counts.items()}
+    groups = sorted(
+        ((g, by) for g, by in nonzero.items() if by), key=lambda kv: -sum(kv[1].values())
+    )
     classes = sorted({c for _, by_class in groups for c in by_class})
     if not classes:
         return ""
-    colours = {c: PALETTE[i % len(PALETTE)] for i, c in enumerate(classes)}
+    palette = CALM if status == "ok" else PALETTE
+    colours = {c: palette[i % len(palette)] for i, c in enumerate(classes)}
     top = max(max(n for _, by_class in groups for n in by_class.values()), 1)
     label_w, bar_h, gap, header_h = 220, 18, 6, 26
     n_bars = sum(len(by_class) for _, by_class in groups)

@@ -228,6 +228,41 @@ class WriteToOnlineStoreRequest(BaseModel):
         return _rows(self.df)
 
 
+class MaterializeRequest(BaseModel):
+    """Feast's ``/materialize`` request (what Feast's client posts for
+    ``FeatureStore.materialize`` when its online store is remote)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_ts: StrictStr | None = Field(default=None, description="ISO 8601; naive = UTC.")
+    end_ts: StrictStr | None = Field(default=None, description="ISO 8601; naive = UTC.")
+    feature_views: list[StrictStr] | None = Field(
+        default=None, description="View names; default every view."
+    )
+    disable_event_timestamp: StrictBool = Field(
+        default=False, description="Every row up to now (start_ts and end_ts not needed)."
+    )
+    full_feature_names: StrictBool = Field(default=False, description="Accepted, ignored.")
+    version: StrictStr | None = Field(
+        default=None, description="Feast's version pin: refused (Parity serves the applied one)."
+    )
+
+
+class MaterializeIncrementalRequest(BaseModel):
+    """Feast's ``/materialize-incremental`` request."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    end_ts: StrictStr = Field(description="ISO 8601; naive = UTC.")
+    feature_views: list[StrictStr] | None = Field(
+        default=None, description="View names; default every view."
+    )
+    full_feature_names: StrictBool = Field(default=False, description="Accepted, ignored.")
+    version: StrictStr | None = Field(
+        default=None, description="Feast's version pin: refused (Parity serves the applied one)."
+    )
+
+
 class FeatureVector(BaseModel):
     """One output column across all entity rows (Feast calls it a feature vector)."""
 

@@ -25,6 +25,8 @@ from store.server.models import (
     ErrorResponse,
     GetOnlineFeaturesRequest,
     GetOnlineFeaturesResponse,
+    MaterializeIncrementalRequest,
+    MaterializeRequest,
     PushRequest,
     PushResponse,
     WriteToOnlineStoreRequest,
@@ -188,6 +190,81 @@ def _push_id(request: Request, in_body: str | None) -> str | None:
     return in_body or header
 
 
+def _timestamp(text: str | None, field: str) -> datetime:
+    if text is None:
+        raise unprocessable(["body", field], f"{field} is required (an ISO 8601 timestamp)")
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError:
+        raise unprocessable(
+            ["body", field], f"{field}: {text!r} is not an ISO 8601 timestamp"
+        ) from None
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _materialize_options(request: Request, version: str | None) -> None:
+    if request.query_params.get("async", "false").lower() == "true":
+        raise unprocessable(
+            ["query", "async"],
+            "async=true is not supported: materialization runs within the request (drop "
+            "run_async=True)",
+        )
+    if version is not None:
+        raise unprocessable(
+            ["body", "version"],
+            "version pins are not supported: Parity materializes the applied version of each "
+            "view (content-hashed); `parity apply` the definition you want",
+        )
+
+
+def _materialized(results: list[Any]) -> dict[str, Any]:
+    views = []
+    for r in results:
+        fields = dataclasses.asdict(r)
+        views.append({k: v for k, v in fields.items() if isinstance(v, int | float | str)})
+    return {"status": "done", "views": views}
+
+
+@router.post(
+    "/materialize",
+    summary="Materialize views (Feast's remote materialize)",
+    openapi_extra=_body(MaterializeRequest),
+)
+async def materialize(request: Request) -> Response:
+    """The offline value at ``end_ts`` of every key, written online (the facade's
+    ``materialize``)."""
+    require_key(request)
+    speaks_feast(request)
+    ctx = context(request)
+    req = await _parse(request, MaterializeRequest)
+    _materialize_options(request, req.version)
+    if req.disable_event_timestamp:
+        start, end = None, datetime.now(UTC)
+    else:
+        start, end = _timestamp(req.start_ts, "start_ts"), _timestamp(req.end_ts, "end_ts")
+        if start >= end:
+            raise unprocessable(["body", "start_ts"], "start_ts must be before end_ts")
+    run = functools.partial(ctx.store.materialize, end=end, start=start, views=req.feature_views)
+    return JSONResponse(_materialized(await anyio.to_thread.run_sync(run)))
+
+
+@router.post(
+    "/materialize-incremental",
+    summary="Materialize views incrementally (Feast's remote materialize_incremental)",
+    openapi_extra=_body(MaterializeIncrementalRequest),
+)
+async def materialize_incremental(request: Request) -> Response:
+    """From each view's committed watermark up to ``end_ts``, by ingestion time."""
+    require_key(request)
+    speaks_feast(request)
+    ctx = context(request)
+    req = await _parse(request, MaterializeIncrementalRequest)
+    _materialize_options(request, req.version)
+    end = _timestamp(req.end_ts, "end_ts")
+    run = functools.partial(ctx.store.materialize_incremental, end=end, views=req.feature_views)
+    return JSONResponse(_materialized(await anyio.to_thread.run_sync(run)))
+
+
 def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     if dataclasses.is_dataclass(result) and not isinstance(result, type):
@@ -199,7 +276,8 @@ def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
 
 @router.get("/features", summary="Feature views and services")
 async def features(request: Request) -> Response:
-    """Every view with its features, types, version, ttl and owner; every service."""
+    """Every view with its features, types, version, ttl and owner; every service and push
+    source."""
     require_key(request)
     ctx = context(request)
     services = [
@@ -211,7 +289,12 @@ async def features(request: Request) -> Response:
         }
         for s in ctx.store.definitions.services.values()
     ]
-    return JSONResponse({"views": ctx.store.list_features(), "services": services})
+    pushes = [
+        {"name": p.name, "views": p.view_names, "description": p.description}
+        for p in ctx.store.definitions.push_sources.values()
+    ]
+    body = {"views": ctx.store.list_features(), "services": services, "push_sources": pushes}
+    return JSONResponse(body)
 
 
 @open_router.get("/health", summary="The process is up")

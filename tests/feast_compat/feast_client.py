@@ -9,6 +9,8 @@ JSON line on stdout:
   "full_feature_names": bool}`` -> ``{"ok": to_dict()}``
 * ``{"op": "write", "view": NAME, "df": {...}}`` -> FeatureStore.write_to_online_store
 * ``{"op": "push", "source": NAME, "df": {...}, "to": "ONLINE"}`` -> FeatureStore.push
+* ``{"op": "materialize", "start": ISO, "end": ISO, "views": [...]}`` -> FeatureStore.materialize
+  (``materialize_incremental`` likewise, with ``end`` and ``views``)
 * ``{"op": "http_push", "body": {...}}`` -> POST /push with the body Feast's MCP client sends
 * ``{"op": "map_error", "body": ...}`` -> the exception ``FeastError.from_error_detail`` makes
 
@@ -61,6 +63,7 @@ def run(store: FeatureStore, cmd: dict[str, Any]) -> Any:
             features=features,
             entity_rows=cmd["entity_rows"],
             full_feature_names=cmd.get("full_feature_names", False),
+            include_feature_view_version_metadata=cmd.get("version_metadata", False),
         )
         return {k: _plain(v) for k, v in resp.to_dict().items()}
     if op == "write":
@@ -68,6 +71,16 @@ def run(store: FeatureStore, cmd: dict[str, Any]) -> Any:
         return None
     if op == "push":
         store.push(cmd["source"], _frame(cmd["df"]), to=PushMode[cmd.get("to", "ONLINE")])
+        return None
+    if op == "materialize":  # a remote client delegates to POST /materialize
+        store.materialize(
+            datetime.fromisoformat(cmd["start"]),
+            datetime.fromisoformat(cmd["end"]),
+            feature_views=cmd["views"],
+        )
+        return None
+    if op == "materialize_incremental":  # POST /materialize-incremental
+        store.materialize_incremental(datetime.fromisoformat(cmd["end"]), cmd["views"])
         return None
     if op == "http_push":
         url = store.config.online_store.path + "/push"

@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from store import FeatureStore
 from tests.feast_compat.conftest import Compat
-from tests.feast_compat.repos import NOW
+from tests.feast_compat.repos import NOW, TS
 
 SECOND = timedelta(seconds=1)
 DRIVER_FEATURES = [
@@ -50,6 +52,12 @@ def test_a_feature_service_with_string_keys_and_full_names(compat: Compat) -> No
     assert got["driver_hourly_stats__conv_rate"] == [0.25, 0.5]
     assert got["customer_profile__segment"] == ["gold", None]
     assert got["customer_profile__lifetime_value"] == [1250.5, None]
+
+
+def test_version_metadata_asked_by_the_client(compat: Compat) -> None:
+    rows = [{"driver_id": 1001}]
+    got = _read(compat, features=DRIVER_FEATURES, entity_rows=rows, version_metadata=True)
+    assert got == _ours(compat.store, DRIVER_FEATURES, rows)
 
 
 def test_column_shaped_entity_rows(compat: Compat) -> None:
@@ -97,6 +105,40 @@ def test_push_through_the_client_feeds_the_push_sources_view(compat: Compat) -> 
     got = _read(compat, features=fresh, entity_rows=[{"driver_id": 3001}])
     assert got == {"driver_id": [3001], "conv_rate": [0.375], "avg_daily_trips": [3]}
     assert got == _ours(compat.store, fresh, [{"driver_id": 3001}])
+
+
+def test_materialize_on_the_client_runs_on_the_server(compat: Compat) -> None:
+    # Feast's client with a remote online store posts /materialize and
+    # /materialize-incremental: the server materializes from its own offline store
+    path = compat.parity_repo / "data" / "customer.parquet"
+    landed = datetime.now(UTC) - SECOND
+    extra = pa.table(
+        {
+            "customer_id": ["c9"],
+            "event_timestamp": pa.array([NOW - timedelta(hours=2)], TS),
+            "created": pa.array([landed], TS),
+            "segment": ["bronze"],
+            "lifetime_value": [9.5],
+        }
+    )
+    pq.write_table(pa.concat_tables([pq.read_table(path), extra]), path)
+    features = ["customer_profile:segment", "customer_profile:lifetime_value"]
+    rows = [{"customer_id": "c9"}]
+    assert _read(compat, features=features, entity_rows=rows)["segment"] == [None]
+    end = datetime.now(UTC)
+    cmd = {"start": (NOW - timedelta(days=1)).isoformat(), "end": end.isoformat()}
+    answer = compat.client(op="materialize", views=["customer_profile"], **cmd)
+    assert answer == {"ok": None}, answer
+    got = _read(compat, features=features, entity_rows=rows)
+    assert got == {"customer_id": ["c9"], "segment": ["bronze"], "lifetime_value": [9.5]}
+    assert got == _ours(compat.store, features, rows)
+    later = datetime.now(UTC).isoformat()
+    answer = compat.client(op="materialize_incremental", end=later, views=["customer_profile"])
+    assert answer == {"ok": None}, answer
+    wrong = compat.client(op="materialize", views=["nope"], **cmd)
+    # Feast's materialize client raises RuntimeError with the body for any error status
+    assert wrong["error"] == "builtins.RuntimeError" and "(404)" in wrong["message"]
+    assert "FeatureViewNotFoundException" in wrong["message"] and "'nope'" in wrong["message"]
 
 
 @pytest.mark.parametrize("to", ["offline", "online", "online_and_offline"])

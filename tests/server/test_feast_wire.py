@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from tests.server.conftest import NOW, Served
+from tests.server.conftest import NOW, Served, ServerThread, make_repo
 
 READ = {"features": ["user_stats:txn_count"], "entities": {"user_id": [1]}}
 
@@ -96,3 +98,83 @@ def test_write_to_online_store_with_feasts_body(served: Served) -> None:
     assert got[1]["event_timestamps"] == [event.isoformat() + "Z"]
     bad = {**write, "df": {**write["df"], "risk": ["high"]}}
     assert served.http.post("/write-to-online-store", json=bad).status_code == 422
+
+
+def test_feasts_own_push_test_bodies(served: Served) -> None:
+    # The shapes of feast-dev/feast sdk/python/tests/unit/test_feature_server.py: timestamps
+    # as str(datetime) (a space, an offset), the source's created column given, `to` by name.
+    now = datetime.now(UTC) - timedelta(seconds=1)
+    body = {
+        "push_source_name": "user_stats",
+        "df": {
+            "user_id": [123],
+            "event_timestamp": [str(now)],
+            "created_timestamp": [str(now)],
+            "txn_count": [4],
+            "amount": [55.1],
+            "country": ["NL"],
+            "verified": [True],
+            "last_login": [None],
+            "scores": [[]],
+        },
+        "to": "online",
+    }
+    assert served.http.post("/push", json=body).status_code == 200
+    read = {"features": ["user_stats:amount"], "entities": {"user_id": [123]}}
+    got = served.http.post("/get-online-features", json=read).json()
+    assert got["metadata"]["feature_names"] == ["user_id", "amount"]
+    assert got["results"][1]["values"] == [55.1] and got["results"][1]["statuses"] == ["PRESENT"]
+    missing = {
+        "push_source_name": "push_source_does_not_exist",
+        "df": {"any_data": [1], "event_timestamp": [str(now)]},
+    }
+    resp = served.http.post("/push", json=missing)
+    assert resp.status_code == 422  # feast serve: PushSourceNotFoundException, 422
+    assert "push_source_does_not_exist" in _feast_error(resp)["message"]
+
+
+def test_feasts_remote_materialize_endpoints(served: Served) -> None:
+    now = datetime.now(UTC)
+    body = {
+        "start_ts": (now - timedelta(days=3)).isoformat(),
+        "end_ts": now.replace(tzinfo=None).isoformat(),  # naive = UTC
+        "feature_views": ["merchant_stats"],
+        "disable_event_timestamp": False,
+        "full_feature_names": False,
+    }
+    done = served.http.post("/materialize", json=body)
+    assert done.status_code == 200, done.text
+    [view] = done.json()["views"]
+    assert view["view"] == "merchant_stats" and view["written"] == 2
+    incremental = {"end_ts": now.isoformat(), "feature_views": ["merchant_stats"]}
+    assert served.http.post("/materialize-incremental", json=incremental).status_code == 200
+    everything = {"disable_event_timestamp": True, "feature_views": ["merchant_stats"]}
+    assert served.http.post("/materialize", json=everything).status_code == 200
+    for bad, loc in [
+        ({**body, "end_ts": "yesterday"}, ["body", "end_ts"]),
+        ({**body, "start_ts": body["end_ts"]}, ["body", "start_ts"]),
+        ({**body, "version": "v2"}, ["body", "version"]),
+        ({**body, "start_ts": None}, ["body", "start_ts"]),
+    ]:
+        resp = served.http.post("/materialize", json=bad)
+        assert resp.status_code == 422 and resp.json()["detail"][0]["loc"] == loc, resp.text
+    queued = served.http.post("/materialize", json=body, params={"async": "true"})
+    assert queued.status_code == 422 and queued.json()["detail"][0]["loc"] == ["query", "async"]
+    unknown = served.http.post("/materialize", json={**body, "feature_views": ["nope"]})
+    assert unknown.status_code == 404
+    assert _feast_error(unknown)["class"] == "FeatureViewNotFoundException"
+
+
+def test_features_lists_push_sources(
+    tmp_path: Path, redis_url: str, serve_repo: Callable[[Path], ServerThread]
+) -> None:
+    extra = {
+        "pushes.py": "from store import PushSource\n"
+        "risk_push = PushSource('risk_push', views=['user_risk'])\n"
+    }
+    server = serve_repo(make_repo(tmp_path / "repo", redis_url, modules=extra))
+    with server.client() as http:
+        listing = http.get("/features").json()
+    assert listing["push_sources"] == [
+        {"name": "risk_push", "views": ["user_risk"], "description": ""}
+    ]
