@@ -60,6 +60,15 @@ def _feature_names(features: Sequence[str] | str | FeatureService) -> Sequence[s
     return features.name if isinstance(features, FeatureService) else features
 
 
+def _is_query(text: str) -> bool:
+    """Whether an ``entity_df`` string is SQL (Feast's meaning) rather than a Parquet path:
+    it is when it is not an existing file (a query can be longer than a path can be)."""
+    try:
+        return not Path(text).is_file()
+    except OSError:  # e.g. longer than a file name may be
+        return True
+
+
 def _entity_rows(entity_rows: EntityRows) -> list[dict[str, Any]]:
     """Entity rows as dicts, from rows or from Feast's column shape ``{"key": [v, ...]}``."""
     if isinstance(entity_rows, Mapping):
@@ -253,7 +262,7 @@ class FeatureStore:
             The frame (``.to_df()``, ``.to_arrow()``, ``.to_parquet()``) with its manifest.
         """
         features = _feature_names(features)
-        if isinstance(entity_df, str) and not Path(entity_df).is_file():
+        if isinstance(entity_df, str) and _is_query(entity_df):
             entity_df = self.offline.query(entity_df, self.definitions.views.values())
         refs = self.resolve(features, full_feature_names=full_feature_names)
         od = plan_on_demand(self.definitions, refs)

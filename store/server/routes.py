@@ -276,7 +276,8 @@ def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
 
 @router.get("/features", summary="Feature views and services")
 async def features(request: Request) -> Response:
-    """Every view with its features, types, version, ttl and owner; every service."""
+    """Every view with its features, types, version, ttl and owner; every service and push
+    source."""
     require_key(request)
     ctx = context(request)
     services = [
@@ -288,7 +289,12 @@ async def features(request: Request) -> Response:
         }
         for s in ctx.store.definitions.services.values()
     ]
-    return JSONResponse({"views": ctx.store.list_features(), "services": services})
+    pushes = [
+        {"name": p.name, "views": p.view_names, "description": p.description}
+        for p in ctx.store.definitions.push_sources.values()
+    ]
+    body = {"views": ctx.store.list_features(), "services": services, "push_sources": pushes}
+    return JSONResponse(body)
 
 
 @open_router.get("/health", summary="The process is up")
