@@ -716,4 +716,11 @@ class FeatureStore:
         shared = names or [n for n in candidates if n in have]
         chosen = {n: types[n] for n in shared}
         limits = {n: t for n, t in definition_thresholds(declared).items() if n in chosen}
-        return drift_audit(base, cur, chosen, limits)
+        report = drift_audit(base, cur, chosen, limits)
+        left_out = [n for n in candidates if n not in chosen]
+        if left_out:  # say why a feature of the baseline is not audited, never drop it silently
+            report.summary["not_audited"] = {n: "not in the current frame" for n in left_out}
+            report.summary["headline"] += (
+                f"; not audited (not in the current frame): {', '.join(left_out)}"
+            )
+        return report
