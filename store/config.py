@@ -59,6 +59,19 @@ class ServerConfig(_Strict):
     log_max_bytes: int = 64 * 1024 * 1024
     log_max_files: int = 8
 
+    @field_validator("api_keys")
+    @classmethod
+    def _no_blank_keys(cls, keys: tuple[str, ...]) -> tuple[str, ...]:
+        # " , " used to leave the server open without a word: a blank key is a mistake.
+        blank = [i for i, k in enumerate(keys) if not k.strip()]
+        if blank:
+            raise ValueError(
+                f"key {blank[0] + 1} of {len(keys)} is empty or blank (PARITY_API_KEYS is a "
+                "comma-separated list such as 'k1,k2'); remove it, or unset PARITY_API_KEYS to "
+                "serve without keys"
+            )
+        return tuple(k.strip() for k in keys)
+
 
 class RepoConfig(_Strict):
     """The whole of ``parity.yaml``."""
@@ -101,7 +114,7 @@ def load_config(repo: Path) -> RepoConfig:
         raw.setdefault("online", {})
         raw["online"] = {**(raw["online"] or {}), "url": env_url}
     env_keys = os.environ.get("PARITY_API_KEYS")
-    if env_keys:
+    if env_keys:  # set and not empty (empty, as compose passes an unset one, means unset)
         raw["server"] = {**(raw.get("server") or {}), "api_keys": env_keys.split(",")}
     try:
         return RepoConfig.model_validate(raw)

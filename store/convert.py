@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 import reprlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from typing import Any, TypeAlias
 
@@ -106,6 +106,36 @@ def to_value(value: Any, target: Target, *, row: int = 0) -> Any:
         return _convert(value, arrow)
     except _Mismatch as exc:
         raise BadValue(row, _detail(value, arrow, exc)) from None
+
+
+def convert_rows(
+    rows: Sequence[Mapping[str, Any]], types: Mapping[str, Target]
+) -> tuple[list[dict[str, Any]], int, str]:
+    """Rows (e.g. logged requests) with the ``types`` columns converted; rows with a value that
+    does not fit are left out.
+
+    Returns:
+        The converted rows, how many were left out, and the first problem in words.
+    """
+    out: list[dict[str, Any]] = []
+    bad, first = 0, ""
+    for i, row in enumerate(rows):
+        try:
+            out.append({**row, **{c: to_value(row[c], t, row=i) for c, t in types.items()}})
+        except BadValue as exc:
+            bad += 1
+            if not first:
+                column = next(c for c, t in types.items() if not _fits(row[c], t))
+                first = f"{column!r} {exc.detail}"
+    return out, bad, first
+
+
+def _fits(value: Any, target: Target) -> bool:
+    try:
+        to_value(value, target)
+    except BadValue:
+        return False
+    return True
 
 
 def expected(target: Target) -> str:
@@ -297,4 +327,4 @@ def _timestamp(value: Any) -> datetime | None:
     raise _Mismatch("")
 
 
-__all__ = ["BadValue", "expected", "to_array", "to_value", "type_name"]
+__all__ = ["BadValue", "convert_rows", "expected", "to_array", "to_value", "type_name"]

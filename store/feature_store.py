@@ -60,6 +60,15 @@ def _feature_names(features: Sequence[str] | str | FeatureService) -> Sequence[s
     return features.name if isinstance(features, FeatureService) else features
 
 
+def _is_query(text: str) -> bool:
+    """Whether an ``entity_df`` string is SQL (Feast's meaning) rather than a Parquet path:
+    it is when it is not an existing file (a query can be longer than a path can be)."""
+    try:
+        return not Path(text).is_file()
+    except OSError:  # e.g. longer than a file name may be
+        return True
+
+
 def _entity_rows(entity_rows: EntityRows) -> list[dict[str, Any]]:
     """Entity rows as dicts, from rows or from Feast's column shape ``{"key": [v, ...]}``."""
     if isinstance(entity_rows, Mapping):
@@ -253,7 +262,7 @@ class FeatureStore:
             The frame (``.to_df()``, ``.to_arrow()``, ``.to_parquet()``) with its manifest.
         """
         features = _feature_names(features)
-        if isinstance(entity_df, str) and not Path(entity_df).is_file():
+        if isinstance(entity_df, str) and _is_query(entity_df):
             entity_df = self.offline.query(entity_df, self.definitions.views.values())
         refs = self.resolve(features, full_feature_names=full_feature_names)
         od = plan_on_demand(self.definitions, refs)
@@ -488,7 +497,7 @@ class FeatureStore:
         """
         from store.audit.ondemand import audit_on_demand, logged_requests
         from store.audit.parity import parity_audit
-        from store.served_log import read_served_log
+        from store.served_log import malformed_records, read_served_log
 
         plain, on_demand = self._audited(views)
         chosen = self.applied_views(plain)
@@ -500,18 +509,23 @@ class FeatureStore:
             log = read_served_log(self.data_dir) if odfv.request_fields else None
             needed = [f.name for f in odfv.request_fields]
             requests = None if log is None else logged_requests(log, odfv, needed)
-            results.append(
-                audit_on_demand(
-                    self.offline,
-                    self.online,
-                    odfv,
-                    sources,
-                    online_fn=online_fn,
-                    offline_fn=offline_fn,
-                    requests=requests,
-                    sample=sample,
-                )
+            result = audit_on_demand(
+                self.offline,
+                self.online,
+                odfv,
+                sources,
+                online_fn=online_fn,
+                offline_fn=offline_fn,
+                requests=requests,
+                sample=sample,
             )
+            unreadable = 0 if log is None else malformed_records(log)
+            if unreadable:  # reported, never fatal
+                result.malformed += unreadable
+                result.malformed_example = result.malformed_example or (
+                    f"{unreadable} served-log record(s) could not be read"
+                )
+            results.append(result)
         return parity_audit(self.offline, self.online, chosen, sample=sample, on_demand=results)
 
     def _audit_paths(
@@ -702,4 +716,11 @@ class FeatureStore:
         shared = names or [n for n in candidates if n in have]
         chosen = {n: types[n] for n in shared}
         limits = {n: t for n, t in definition_thresholds(declared).items() if n in chosen}
-        return drift_audit(base, cur, chosen, limits)
+        report = drift_audit(base, cur, chosen, limits)
+        left_out = [n for n in candidates if n not in chosen]
+        if left_out:  # say why a feature of the baseline is not audited, never drop it silently
+            report.summary["not_audited"] = {n: "not in the current frame" for n in left_out}
+            report.summary["headline"] += (
+                f"; not audited (not in the current frame): {', '.join(left_out)}"
+            )
+        return report

@@ -378,25 +378,79 @@ def read_served_log(data_dir: str | Path) -> pa.Table:
         and bools, NaN/±inf restored) and ``value_string`` (for strings).
     """
     cols: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    malformed = 0
     for rec in _records(Path(data_dir) / SERVED_DIR):
-        keys = _entity_keys(rec["entities"], len(rec["rows"]))
-        request_time, read_at = _ts(rec["request_time"]), _ts(rec["read_at"])
-        for feat in rec["features"]:
-            for j, row in enumerate(rec["rows"]):
-                value = _untag_floats(feat["values"][j])
-                cols["request_time"].append(request_time)
-                cols["request_id"].append(rec["request_id"])
-                cols["read_at"].append(read_at)
-                cols["row"].append(row)
-                cols["entity_key"].append(keys[j])
-                for name in ("view", "feature", "name", "version"):
-                    cols[name].append(feat[name])
-                cols["status"].append(feat["statuses"][j])
-                cols["event_timestamp"].append(_ts(feat["event_timestamps"][j]))
-                cols["value"].append(orjson.dumps(feat["values"][j]).decode())
-                cols["value_number"].append(_number(value))
-                cols["value_string"].append(value if isinstance(value, str) else None)
-    return pa.table(cols, schema=_SCHEMA)
+        try:
+            rows = _record_rows(rec)
+        except (
+            KeyError,
+            TypeError,
+            ValueError,
+            IndexError,
+            AttributeError,
+            orjson.JSONEncodeError,
+        ):
+            malformed += 1  # reported by the audits, never fatal
+            continue
+        for row in rows:
+            for name, value in row.items():
+                cols[name].append(value)
+    try:
+        table = pa.table(cols, schema=_SCHEMA)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        table, malformed = _keep_convertible(cols, malformed)
+    return table.replace_schema_metadata({MALFORMED: str(malformed)})
+
+
+MALFORMED = "malformed_records"
+"""Schema metadata key of :func:`read_served_log`'s table: log records that could not be read."""
+
+
+def malformed_records(log: pa.Table) -> int:
+    """How many served-log records :func:`read_served_log` left out as malformed."""
+    meta = log.schema.metadata or {}
+    return int(meta.get(MALFORMED.encode(), b"0"))
+
+
+def _record_rows(rec: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One record's rows (one per entity row and feature); raises on a malformed record."""
+    keys = _entity_keys(rec["entities"], len(rec["rows"]))
+    request_time, read_at = _ts(rec["request_time"]), _ts(rec["read_at"])
+    out = []
+    for feat in rec["features"]:
+        for j, row in enumerate(rec["rows"]):
+            value = _untag_floats(feat["values"][j])
+            out.append(
+                {
+                    "request_time": request_time,
+                    "request_id": str(rec["request_id"]),
+                    "read_at": read_at,
+                    "row": int(row),
+                    "entity_key": keys[j],
+                    **{name: str(feat[name]) for name in ("view", "feature", "name", "version")},
+                    "status": str(feat["statuses"][j]),
+                    "event_timestamp": _ts(feat["event_timestamps"][j]),
+                    "value": orjson.dumps(feat["values"][j]).decode(),
+                    "value_number": _number(value),
+                    "value_string": value if isinstance(value, str) else None,
+                }
+            )
+    return out
+
+
+def _keep_convertible(cols: dict[str, list[Any]], malformed: int) -> tuple[pa.Table, int]:
+    """Row by row, the rows Arrow takes (a timestamp out of range...); the rest counted."""
+    kept: dict[str, list[Any]] = {name: [] for name in _SCHEMA.names}
+    for i in range(len(cols["view"])):
+        row = {name: [cols[name][i]] for name in _SCHEMA.names}
+        try:
+            pa.table(row, schema=_SCHEMA)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            malformed += 1
+            continue
+        for name in _SCHEMA.names:
+            kept[name].append(cols[name][i])
+    return pa.table(kept, schema=_SCHEMA), malformed
 
 
 def _entity_keys(entities: Mapping[str, Sequence[Any]], n: int) -> list[str]:

@@ -190,3 +190,16 @@ def test_features_and_drift_cover_on_demand_views(repo: Path) -> None:
                       "--current", str(frame), "--json", str(repo / "d.json"))  # fmt: skip
     assert code == 0, text
     assert [r["feature"] for r in json.loads((repo / "d.json").read_text())["rows"]] == ["share"]
+
+
+def test_drift_says_which_baseline_features_it_could_not_audit(repo: Path) -> None:
+    """Item 10: a feature is covered or its row of the summary says why not."""
+    base, cur = repo / "base.parquet", repo / "cur.parquet"
+    pd.DataFrame({"n_2h": list(range(200)), "share": [0.5] * 200}).to_parquet(base)
+    pd.DataFrame({"n_2h": list(range(200))}).to_parquet(cur)
+    code, text = _run("audit", "drift", "--repo", str(repo), "--baseline", str(base),
+                      "--current", str(cur), "--json", str(repo / "d.json"))  # fmt: skip
+    assert code == 0, text
+    summary = json.loads((repo / "d.json").read_text())["summary"]
+    assert summary["not_audited"] == {"share": "not in the current frame"}
+    assert "not audited (not in the current frame): share" in summary["headline"]

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import (
+    EntityFrameError,
     FeatureServiceNotFoundError,
     FeatureStore,
     FeatureViewNotFoundError,
@@ -88,6 +89,13 @@ def test_entity_df_as_sql_over_the_offline_store(fs: FeatureStore) -> None:
     assert job.to_arrow().column("avg_daily_trips").to_pylist() == [10, 20, 30]
     with pytest.raises(Exception, match="SELECT"):
         fs.get_historical_features(entity_df="DROP TABLE driver_hourly_stats", features=DRIVER)
+    with pytest.raises(EntityFrameError, match="neither an existing Parquet file"):
+        fs.get_historical_features(entity_df="missing.parquet", features=DRIVER)
+    # a query longer than a file name can be is still a query
+    columns = ", ".join(f"driver_id AS alias_{i}" for i in range(40))
+    long = f"SELECT driver_id, event_timestamp, {columns} FROM driver_hourly_stats"
+    wide = fs.get_historical_features(entity_df=long, features=DRIVER).to_df()
+    assert len(wide) == 3 and "alias_39" in wide.columns
 
 
 def test_materialize_with_feasts_arguments_and_both_entity_shapes(fs: FeatureStore) -> None:

@@ -42,6 +42,7 @@ from store.audit.parity import (
     _value,
     key_hash,
 )
+from store.convert import convert_rows
 from store.definitions import FeatureView
 from store.offline import plan
 from store.offline.engine import OfflineEngine, duck_errors
@@ -70,6 +71,10 @@ class OnDemandResult:
     read_at: datetime | None = None
     skipped: str | None = None
     sources: list[str] = field(default_factory=list)
+    malformed: int = 0
+    """Logged entity rows left out because a value does not fit its type (e.g. "abc" for a
+    float): reported, never fatal."""
+    malformed_example: str = ""
 
 
 def full_name(view: str, feature: str) -> str:
@@ -167,12 +172,31 @@ def audit_on_demand(
             for r in source_keys(engine, v).to_pylist():
                 seen[tuple(r[k] for k in join_keys)] = r
         rows = list(seen.values())
+    rows = _typed_rows(result, rows, join_keys | request)
+    if not rows:
+        result.skipped = (
+            f"every logged request of {view.name} holds a value that does not fit its type "
+            f"({result.malformed_example})"
+        )
+        return result
     rows = _sample(rows, sample)
     result.keys, result.read_at = len(rows), read_at
     if not rows:
         return result
     _compare(result, view, sources, rows, join_keys | request, read_at, online_fn, offline_fn)
     return result
+
+
+def _typed_rows(
+    result: OnDemandResult, rows: list[dict[str, Any]], types: Mapping[str, ValueType]
+) -> list[dict[str, Any]]:
+    """The rows with every value converted to its type by the one conversion of user values
+    (so a logged "NaN" is a float NaN); a row with a value that does not convert is counted in
+    ``result.malformed``, not compared."""
+    typed, bad, first = convert_rows(rows, types)
+    result.malformed += bad
+    result.malformed_example = result.malformed_example or first
+    return typed
 
 
 def _sample(rows: list[dict[str, Any]], sample: int | None) -> list[dict[str, Any]]:

@@ -231,6 +231,11 @@ def _value(payload: bytes | None) -> Any:
         return repr(payload[:32])
 
 
+def _malformed_row(view: str, n: int, example: str) -> Row:
+    note = f"{n} logged request(s) not compared: a value does not fit its type (first: {example})"
+    return {"view": view, "feature": "*", "status": "warn", "count": 0, "note": note, "keys": 0}
+
+
 def parity_audit(
     offline: OfflineEngine,
     online: OnlineStore,
@@ -273,6 +278,7 @@ def parity_audit(
             check = "online row vs offline snapshot at T"
         results.append((view.name, *found, [KEY_LEVEL, *view.feature_names], check))
     skipped: list[str] = []
+    malformed: list[Row] = []
     for od in on_demand:
         if od.skipped is not None:
             skipped.append(f"{od.view.name}: {od.skipped}")
@@ -290,6 +296,8 @@ def parity_audit(
             )
             counts[od.view.name] = {"not compared": 1}
             continue
+        if od.malformed:
+            malformed.append(_malformed_row(od.view.name, od.malformed, od.malformed_example))
         check = f"function over online vs offline inputs ({', '.join(od.sources)}) at T"
         results.append((od.view.name, od.tally, od.keys, od.read_at, od.view.feature_names, check))
     for name, tally, n_keys, as_of, features, check in results:
@@ -317,8 +325,12 @@ def parity_audit(
                     **({"as_of": as_of, "check": check} if feature == features[0] else {}),
                 }
             )
-    status = "alert" if differences else "ok"
+    rows += malformed
+    # Logged values that fit no type are a data problem worth a look, not a difference.
+    status = "alert" if differences else ("warn" if malformed else "ok")
     headline = f"{differences:,} differences in {total_keys:,} keys"
+    if malformed:
+        headline += f"; malformed served-log values in {len(malformed)} view(s) (see notes)"
     if skipped:
         headline += f"; {len(skipped)} on-demand view(s) not compared (see their notes)"
     summary: dict[str, Any] = {"headline": headline, "keys": total_keys}

@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from store.audit.report import AuditReport, Row, Status, worst
+from store.convert import BadValue, to_value
 from store.types import ValueType
 
 OfflineFn = Callable[[pa.Table, list[str]], pa.Table]
@@ -69,25 +70,35 @@ def smape(a: float, b: float) -> float:
     return 0.0 if den == 0 else abs(a - b) / den
 
 
-def _entity_table(columns: Mapping[str, pa.DataType], log: pa.Table) -> tuple[pa.Table, list[int]]:
+def _entity_table(
+    columns: Mapping[str, pa.DataType], log: pa.Table
+) -> tuple[pa.Table, list[int], str]:
     """Unique (entity row, read time) pairs of ``log`` as an entity frame of ``columns`` (join
-    keys and, for an on-demand view, its request data, from the logged entity row), and each
-    log row's index into it."""
+    keys and, for an on-demand view, its request data, from the logged entity row), each
+    log row's index into it, and a note on logged values that fit no type (converted by the
+    one conversion of user values; one that does not convert is replayed as null and counted:
+    reported, never fatal)."""
     times = pc.coalesce(log.column("read_at"), log.column("request_time")).to_pylist()
     index: dict[tuple[str, datetime], int] = {}
     where = []
     for key, t in zip(log.column("entity_key").to_pylist(), times, strict=True):
         where.append(index.setdefault((key, t), len(index)))
     cols: dict[str, list[Any]] = {k: [] for k in columns}
-    stamps = []
+    stamps: list[datetime] = []
+    bad, first = 0, ""
     for key, t in index:
         parsed = orjson.loads(key)
         for k in columns:
-            cols[k].append(parsed.get(k))
+            try:
+                cols[k].append(to_value(parsed.get(k), columns[k], row=len(stamps)))
+            except BadValue as exc:
+                cols[k].append(None)
+                bad, first = bad + 1, first or f"{k!r} {exc.detail}"
         stamps.append(t)
     arrays = {k: pa.array(v, type=columns[k]) for k, v in cols.items()}
     arrays["event_timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
-    return pa.table(arrays), where
+    note = f"{bad} logged value(s) fit no type, replayed as null (first: {first})" if bad else ""
+    return pa.table(arrays), where, note
 
 
 def _cause(status: str, version: str, current: str, served_e: Any, offline_e: Any) -> str:
@@ -131,7 +142,7 @@ def audit_view(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     """Rows (one per feature), examples and counts by cause of one view's served values."""
     features = sorted(set(log.column("feature").to_pylist()) & set(view.types))
-    entities, where = _entity_table(view.columns, log)
+    entities, where, malformed = _entity_table(view.columns, log)
     frame = offline_fn(entities, [f"{view.name}:{f}" for f in features])
     offline_e: list[Any] | None = None
     rows, examples, counts = [], [], dict.fromkeys(CAUSES, 0)
@@ -204,6 +215,8 @@ def audit_view(
         rows.append(row | {c: k for c, k in by_cause.items() if k})
         for c, k in by_cause.items():
             counts[c] += k
+    if malformed and rows:
+        rows[0]["note"] = malformed
     return rows, examples, counts
 
 

@@ -12,6 +12,13 @@ from rich.table import Table
 
 from store.lab.skew import TITLES, LabResult
 
+_FLAG = {True: "<b>flags this way</b>", False: "no flag"}
+_SHORT = {
+    "naive": "1. naive join",
+    "ingestion": "2. ingestion time",
+    "tumbling": "3. tumbling window",
+    "parity": "4. Parity",
+}
 _TARGETS = {
     "broken_ways_gap_at_least_0.05": "ways 1-3: offline - online AUC ≥ 0.05",
     "parity_gap_within_0.01": "way 4: |offline - online AUC| ≤ 0.01",
@@ -86,10 +93,9 @@ def svg_plot(result: LabResult) -> str:
                 f'<text x="{x + (bar - 4) / 2:.1f}" y="{y(auc) - 4:.1f}" '
                 f'text-anchor="middle">{auc:.3f}</text>'
             )
-        label = html.escape(TITLES[w.way].split(" (")[0])
         parts.append(
             f'<text x="{x0 + bar:.1f}" y="{height - bottom + 18}" text-anchor="middle">'
-            f"{html.escape(label[:34])}</text>"
+            f"{html.escape(_SHORT[w.way])}</text>"
         )
     legend_y = height - 18
     parts.append(
@@ -108,8 +114,8 @@ def write_html(result: LabResult, path: Path) -> Path:
     rows = []
     for w in data["ways"]:
         audits = "".join(
-            f"<li><b>{html.escape(name)}</b> ({html.escape(a['status'])}"
-            f"{', flags this way' if a['flagged'] else ''}): {html.escape(a['cause'])}</li>"
+            f"<li><b>{html.escape(name)}</b> ({_FLAG[a['flagged']]}; audit status "
+            f"{html.escape(a['status'])}): {html.escape(a['cause'])}</li>"
             for name, a in w["audits"].items()
         )
         lo, hi = w["auc_gap_ci95"]
@@ -123,7 +129,11 @@ def write_html(result: LabResult, path: Path) -> Path:
     page = _PAGE.format(
         size=f"{result.size:,}",
         seed=result.seed,
-        rows=html.escape(json.dumps(data["rows"])),
+        rows=(
+            f"{data['rows']['train']:,} training requests ({data['rows']['train_fraud']:,} "
+            f"fraud), {data['rows']['test']:,} test requests ({data['rows']['test_fraud']:,} "
+            "fraud)"
+        ),
         recall=data["recall"],
         svg=svg_plot(result),
         table="".join(rows),
@@ -147,7 +157,7 @@ table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px;
 vertical-align:top}}td:nth-child(n+2):nth-child(-n+6){{text-align:right}}</style></head>
 <body><h1>Parity skew lab</h1>
 <p>The same model (gradient-boosted trees) trained four ways on the lab's fraud data
-(size {size}, seed {seed}; requests {rows}); each scored offline on its own training-style
+(size {size}, seed {seed}; {rows}); each scored offline on its own training-style
 frame of the test requests and online on what Parity's online path served at each request's
 time. Precision is at recall {recall}. The gap is offline minus online AUC with a paired
 bootstrap 95% interval. Ran in {seconds} s.</p>

@@ -311,9 +311,10 @@ class OfflineEngine:
         """
         head = sql.lstrip().lstrip("(").lstrip()[:6].upper()
         if head not in ("SELECT", "WITH") and not head.startswith("WITH"):
+            shown = sql if len(sql) <= 80 else sql[:77] + "..."
             raise EntityFrameError(
-                "an entity_df given as a string must be a SELECT over the offline store "
-                "(each feature view is a table of its source rows) or a Parquet file path"
+                f"entity_df {shown!r} is neither an existing Parquet file nor a SELECT over "
+                "the offline store (each feature view is a table of its source rows)"
             )
         views = list(views)
         con = self.connect(views)

@@ -267,3 +267,8 @@ def stop_embedded(data_dir: Path, *, timeout: float = 10.0) -> bool:
             raise OnlineStoreError(f"the embedded redis-server (pid {pid}) did not stop")
         time.sleep(0.02)
     return True
+
+
+def server_pid(data_dir: Path) -> int | None:
+    """The pid the embedded server recorded in its pid file, if any (another user's: raises)."""
+    return _pid(data_dir)

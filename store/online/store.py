@@ -27,12 +27,13 @@ from store.online.connection import (
     roundtrip,
     translate,
 )
-from store.online.embedded import embedded_url, ensure_embedded, is_running
+from store.online.embedded import embedded_url, ensure_embedded, is_running, server_pid
 from store.online.keys import meta_key, push_key, view_pattern
 from store.online.raw import hmget_many, scan_keys
 from store.online.reader import ReadResult, ViewRead, decode_read, plan_read
 from store.online.tiles import add_tile_columns, split_reads, tile_commands, write_tiles
 from store.online.writer import Writer, WriteStats
+from store.pids import pid_alive
 from store.types import check_name
 
 
@@ -68,8 +69,32 @@ class _Base:
 
     def _resolve_url(self) -> str:
         if self._url is None:
-            self._url = ensure_embedded(self.data_dir)
+            self.revive()  # starts the embedded server unless it runs (or is only paused)
+            self._url = embedded_url(self.data_dir)
         return self._url
+
+    def prepare(self) -> str:
+        """Start the embedded server now if it is needed and down (it blocks: servers call
+        this at startup, in a thread, not on their first request); returns the URL."""
+        return self._resolve_url()
+
+    def revive(self) -> bool:
+        """Start the embedded server again if it has died; True if this call started it.
+
+        What the docs promise: the first process to find the embedded server down starts it
+        (the start itself is serialized by a file lock, so several processes finding it down
+        at once start one). A server whose process is alive but does not answer (paused,
+        busy) is left alone: a second server on the same files would corrupt them. A
+        configured ``online.url`` is never touched.
+        """
+        if self.config.url is not None:
+            return False
+        pid = server_pid(self.data_dir)
+        # Its process first: a ping of a paused server takes seconds (redis-py's retries).
+        if (pid is not None and pid_alive(pid)) or is_running(self.data_dir):
+            return False
+        self._url = ensure_embedded(self.data_dir)
+        return True
 
     @property
     def url(self) -> str:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from store.errors import StoreError
@@ -34,6 +36,16 @@ Point-in-time correct online features over HTTP. `POST /get-online-features` and
 speak Feast's JSON, so Feast HTTP clients work unchanged; see docs/server.md for the deliberate
 differences (statuses, timestamps, push modes).
 """
+
+
+def auth_mode(keys: int, repo: object) -> str:
+    """The startup line saying how the data routes are protected."""
+    if keys:
+        return f"parity: serving {repo}: API keys required on data routes ({keys} key(s))"
+    return (
+        f"parity: serving {repo}: OPEN, no API keys: anyone who can reach this port can read "
+        "and push (set PARITY_API_KEYS=k1,k2 or server.api_keys to require keys)"
+    )
 
 
 def create_app(store: FeatureStore) -> FastAPI:
@@ -60,7 +72,7 @@ def create_app(store: FeatureStore) -> FastAPI:
         served=served,
         max_entities=cfg.max_entities,
         read_timeout=2 * store.config.online.socket_timeout + 1.0,
-        key_digests=tuple(key_digest(k.strip()) for k in cfg.api_keys if k.strip()),
+        key_digests=tuple(key_digest(k) for k in cfg.api_keys),
     )
 
     @asynccontextmanager
@@ -69,17 +81,18 @@ def create_app(store: FeatureStore) -> FastAPI:
             _ = store.definitions  # import the repo's modules now, not on the first request
         except StoreError as exc:  # start anyway: /ready says what is wrong and what to run
             log.warning("not ready: %s", exc)
+        try:  # the embedded Redis starts now, not in the event loop on the first request
+            await anyio.to_thread.run_sync(store.online_async.prepare)
+        except StoreError as exc:
+            log.warning("not ready: %s", exc)
         served.start()
         # Move everything loaded so far out of the collector's sight: full collections then
         # only walk objects made while serving, which keeps GC pauses out of the p99.
         gc.collect()
         gc.freeze()
-        log.info(
-            "serving %s (%d API keys, served log sample rate %g)",
-            store.repo,
-            len(ctx.key_digests),
-            cfg.log_sample_rate,
-        )
+        # Printed, not logged: uvicorn prints no INFO of other loggers, and an operator must
+        # always see whether the server is open.
+        print(auth_mode(len(ctx.key_digests), store.repo), file=sys.stderr, flush=True)
         try:
             yield
         finally:

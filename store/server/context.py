@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import anyio.to_thread
 from starlette.requests import Request
 
 from store.errors import StoreError
@@ -15,6 +17,8 @@ from store.server.metrics import Metrics
 
 if TYPE_CHECKING:
     from store.feature_store import FeatureStore
+
+log = logging.getLogger("parity.server")
 
 
 def key_digest(key: str) -> bytes:
@@ -38,26 +42,42 @@ class ServerContext:
     def request_id(request: Request) -> str:
         return str(request.scope.get("state", {}).get("request_id", ""))
 
-    async def problems(self) -> list[str]:
-        """Why the server cannot answer reads now (empty when it can)."""
+    async def problems(self) -> list[tuple[str, str]]:
+        """Why the server cannot answer reads now (empty when it can), each as (what, detail):
+        ``what`` is safe to show anyone; ``detail`` may name hosts, users and paths."""
         problems = []
         try:
             _ = self.store.definitions
         except StoreError as exc:
-            problems.append(f"definitions: {exc}")
+            problems.append(("definitions cannot be loaded", f"definitions: {exc}"))
         else:
             try:
                 self.store.applied_views()
             except StoreError as exc:
-                problems.append(f"registry: {exc}")
+                problems.append(("registry not applied or out of date", f"registry: {exc}"))
         try:
             async with asyncio.timeout(self.read_timeout):
                 await self.store.online_async.ping()
         except StoreError as exc:
-            problems.append(str(exc))
+            if await self.revive_online():
+                return await self.problems()
+            problems.append(("online store unreachable", str(exc)))
         except TimeoutError:
-            problems.append(f"online store: no answer within {self.read_timeout:g}s")
+            what = f"online store: no answer within {self.read_timeout:g}s"
+            problems.append((what, what))
         return problems
+
+    async def revive_online(self) -> bool:
+        """After an online-store failure: restart the embedded Redis if it has died (in a
+        thread: starting it takes a moment). True when it was started; never raises."""
+        try:
+            started = await anyio.to_thread.run_sync(self.store.online_async.revive)
+        except StoreError as exc:
+            log.error("the embedded Redis is down and could not be started: %s", exc)
+            return False
+        if started:
+            log.warning("the embedded Redis had died: started it again")
+        return started
 
     async def aclose(self) -> None:
         """Flush the served log and close connections."""

@@ -49,6 +49,7 @@ from store.errors import (
     RequestDataError,
     StoreError,
 )
+from store.server.context import context
 from store.server.metrics import Metrics
 from store.server.models import ENTITY_VALUE_MSG
 from store.server.responses import JSONResponse
@@ -152,6 +153,9 @@ def install(app: FastAPI, metrics: Metrics) -> None:
         code = status_of(exc)
         if isinstance(exc, OnlineStoreError):
             metrics.online_errors += 1
+            # The first process to find the embedded Redis dead starts it: this request
+            # still fails, the next one is served.
+            await context(request).revive_online()
         if code >= 500:
             log.error("request %s failed: %s: %s", _request_id(request), type(exc).__name__, exc)
         detail: Any = str(exc)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ValidationError
 from starlette.responses import PlainTextResponse, Response
 
@@ -276,7 +276,8 @@ def _push_body(target: str, n: int, result: object) -> dict[str, Any]:
 
 @router.get("/features", summary="Feature views and services")
 async def features(request: Request) -> Response:
-    """Every view with its features, types, version, ttl and owner; every service."""
+    """Every view with its features, types, version, ttl and owner; every service and push
+    source."""
     require_key(request)
     ctx = context(request)
     services = [
@@ -288,7 +289,12 @@ async def features(request: Request) -> Response:
         }
         for s in ctx.store.definitions.services.values()
     ]
-    return JSONResponse({"views": ctx.store.list_features(), "services": services})
+    pushes = [
+        {"name": p.name, "views": p.view_names, "description": p.description}
+        for p in ctx.store.definitions.push_sources.values()
+    ]
+    body = {"views": ctx.store.list_features(), "services": services, "push_sources": pushes}
+    return JSONResponse(body)
 
 
 @open_router.get("/health", summary="The process is up")
@@ -303,12 +309,26 @@ async def health() -> Response:
     responses={503: {"description": "Not ready: the body lists the problems"}},
 )
 async def ready(request: Request) -> Response:
-    """200 when the server can answer reads; 503 naming each problem otherwise."""
+    """200 when the server can answer reads; 503 naming each problem otherwise.
+
+    Open (for probes), so with API keys configured the details (Redis host and user, file
+    paths) go only to a caller that sends a valid key; others get what is wrong in general.
+    """
     ctx = context(request)
     problems = await ctx.problems()
     if problems:
-        return JSONResponse({"status": "not ready", "problems": problems}, status_code=503)
+        shown = [detail if _authenticated(request) else what for what, detail in problems]
+        return JSONResponse({"status": "not ready", "problems": shown}, status_code=503)
     return JSONResponse({"status": "ready"})
+
+
+def _authenticated(request: Request) -> bool:
+    """Whether the caller may see details: it sent a valid key, or the server has none."""
+    try:
+        require_key(request)
+    except HTTPException:
+        return False
+    return True
 
 
 @open_router.get("/metrics", summary="Prometheus metrics", response_class=PlainTextResponse)

@@ -208,3 +208,35 @@ def test_cli_audits_cover_aggregation_and_on_demand_views(tmp_path: Path, redis_
         assert "agg" in html.read_text()
     parity = runner.invoke(app, ["audit", "parity", "--repo", str(root)])
     assert parity.exit_code == 0 and "not compared" in parity.output
+
+
+def test_unusual_or_malformed_logged_request_data_is_reported_never_fatal(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # issue 12 item 5: one read with request data "NaN" made `audit parity` crash
+    # (ArrowInvalid: Could not convert 'NaN' with type str) for as long as the log existed.
+    fs, t0 = make_agg_store(tmp_path, redis_url, "aggnan")
+    rows = [{"user_id": 1, "x": "NaN"}, {"user_id": 2, "x": 20.0}]
+    served = fs.get_online_features(["ratio"], rows, now=t0)
+    writer = ServedLogWriter(fs.data_dir / SERVED_DIR)
+    writer.start()
+    writer.record(served, request_id="r1", request_time=t0)
+    writer.close()
+    report = fs.audit_parity(["ratio"])
+    assert _rows(report, "ratio")["share"]["keys"] == 2 and report.status == "ok"
+    # A value that fits no float, and records that are not records at all, written by hand.
+    [log] = sorted((fs.data_dir / SERVED_DIR).iterdir())
+    record = json.loads(log.read_text().splitlines()[0])
+    record["entities"]["x"] = ["abc", 20.0]
+    broken = {"request_id": "r3", "features": "not a list"}
+    with log.open("a") as out:
+        out.write(json.dumps(record) + "\n" + json.dumps(broken) + "\n")
+    report = fs.audit_parity(["ratio"])
+    notes = [r["note"] for r in report.rows if r["view"] == "ratio" and "note" in r]
+    assert report.status == "warn", report.summary
+    assert any("'x' must be float64" in n and "'abc'" in n for n in notes), notes
+    assert _rows(report, "ratio")["share"]["status"] == "ok"
+    # The other audits that read the log run too (each reports what it can).
+    for audit in (fs.audit_schema, fs.audit_replay):
+        assert audit().status in ("ok", "warn", "alert")
+    fs.close()

@@ -63,6 +63,7 @@ def run(store: FeatureStore, cmd: dict[str, Any]) -> Any:
             features=features,
             entity_rows=cmd["entity_rows"],
             full_feature_names=cmd.get("full_feature_names", False),
+            include_feature_view_version_metadata=cmd.get("version_metadata", False),
         )
         return {k: _plain(v) for k, v in resp.to_dict().items()}
     if op == "write":

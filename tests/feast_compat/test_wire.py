@@ -54,6 +54,12 @@ def test_a_feature_service_with_string_keys_and_full_names(compat: Compat) -> No
     assert got["customer_profile__lifetime_value"] == [1250.5, None]
 
 
+def test_version_metadata_asked_by_the_client(compat: Compat) -> None:
+    rows = [{"driver_id": 1001}]
+    got = _read(compat, features=DRIVER_FEATURES, entity_rows=rows, version_metadata=True)
+    assert got == _ours(compat.store, DRIVER_FEATURES, rows)
+
+
 def test_column_shaped_entity_rows(compat: Compat) -> None:
     columns = {"customer_id": ["c2", "c1"]}
     got = _read(compat, features=["customer_profile:segment"], entity_rows=columns)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from tests.server.conftest import NOW, Served
+from tests.server.conftest import NOW, Served, ServerThread, make_repo
 
 READ = {"features": ["user_stats:txn_count"], "entities": {"user_id": [1]}}
 
@@ -161,3 +163,18 @@ def test_feasts_remote_materialize_endpoints(served: Served) -> None:
     unknown = served.http.post("/materialize", json={**body, "feature_views": ["nope"]})
     assert unknown.status_code == 404
     assert _feast_error(unknown)["class"] == "FeatureViewNotFoundException"
+
+
+def test_features_lists_push_sources(
+    tmp_path: Path, redis_url: str, serve_repo: Callable[[Path], ServerThread]
+) -> None:
+    extra = {
+        "pushes.py": "from store import PushSource\n"
+        "risk_push = PushSource('risk_push', views=['user_risk'])\n"
+    }
+    server = serve_repo(make_repo(tmp_path / "repo", redis_url, modules=extra))
+    with server.client() as http:
+        listing = http.get("/features").json()
+    assert listing["push_sources"] == [
+        {"name": "risk_push", "views": ["user_risk"], "description": ""}
+    ]
