@@ -74,6 +74,7 @@ pre{background:#fff;border:1px solid #e2e8f0;border-radius:10px;padding:12px;ove
 font-size:12px}footer{margin-top:30px;color:#94a3b8;font-size:12px}
 """
 _ISO = re.compile(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?\+00:00")
+_FRACTION = re.compile(r"(\d\.)(\d{6,})")
 COLOUR = {"ok": "#0f766e", "warn": "#d97706", "alert": "#dc2626"}
 
 
@@ -287,7 +288,7 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, dict):
         return "".join(
-            f'<span class="kv"><i>{_wrap(str(k))}:</i> {_wrap(_fmt(v, group=False))}</span>'
+            f'<span class="kv"><i>{_wrap(str(k))}:</i> {_wrap(_exact(v))}</span>'
             for k, v in value.items()
         )
     if isinstance(value, list):
@@ -299,9 +300,15 @@ def _cell(value: object) -> str:
     return _wrap(_fmt(value, group=False))
 
 
+def _exact(value: object) -> str:
+    """A nested value as stored (an example's value is evidence: floats are not rounded)."""
+    return repr(value) if isinstance(value, float) else _fmt(value, group=False)
+
+
 def _wrap(text: str) -> str:
-    """Escaped ``text`` that may break after its underscores (long names wrap)."""
-    return escape(text).replace("_", "_<wbr>")
+    """Escaped ``text`` that may break after its underscores (long names wrap) and after the
+    decimal point of a long fraction (``320.<wbr>50759999999997``)."""
+    return _FRACTION.sub(r"\1<wbr>\2", escape(text).replace("_", "_<wbr>"))
 
 
 def _fmt(value: object, *, group: bool = True) -> str:
