@@ -56,8 +56,10 @@ class ServerConfig(_Strict):
     max_entities: int = 1000
     max_body_bytes: int = 1_000_000
     log_sample_rate: float = Field(default=1.0, ge=0.0, le=1.0)
-    log_max_bytes: int = 64 * 1024 * 1024
-    log_max_files: int = 8
+    log_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    log_max_files: int = Field(default=8, gt=0)
+    log_rotate_seconds: float | None = Field(default=86_400.0, gt=0)
+    log_retention_seconds: float | None = Field(default=7 * 86_400.0, gt=0)
 
     @field_validator("api_keys")
     @classmethod

@@ -4,8 +4,9 @@ The server hands each response to :class:`ServedLogWriter`, which appends it to 
 in-memory queue (a deque append: no lock, no wake-up, never blocking the request); a
 background thread drains the queue every ``interval`` seconds and appends JSON lines under
 ``<data_dir>/served/``. A sample of entity keys may be chosen by a stable hash of the key, so a
-sampled key is logged on every request. Files rotate at ``max_bytes`` and at most
-``max_files`` are kept (oldest deleted), so the log never fills the disk.
+sampled key is logged on every request. Files rotate at ``max_bytes`` or when older than
+``rotate_seconds``; at most ``max_files`` are kept and none older than ``retention_seconds``
+(oldest deleted first), so the log never fills the disk.
 
 One line per request (only its sampled entity rows)::
 
@@ -131,6 +132,10 @@ class ServedLogWriter:
         sample_rate: fraction of entity keys logged, chosen by a stable hash of the key.
         max_bytes: start a new file when the current one would grow past this.
         max_files: keep at most this many files in ``directory`` (oldest deleted first).
+        rotate_seconds: start a new file when the current one is older than this (None: size
+            only).
+        retention_seconds: delete files last written longer ago than this (None: count only);
+            checked at each rotation and at least every minute.
         queue_size: responses waiting to be written; beyond it new ones are dropped and
             counted in :attr:`dropped` (the request is never slowed down).
         interval: seconds between two drains of the queue (each drain is flushed to the file).
@@ -143,13 +148,21 @@ class ServedLogWriter:
         sample_rate: float = 1.0,
         max_bytes: int = 64 * 1024 * 1024,
         max_files: int = 8,
+        rotate_seconds: float | None = None,
+        retention_seconds: float | None = None,
         queue_size: int = 10_000,
         interval: float = 0.05,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = Path(directory)
         self.sample_rate = sample_rate
         self.max_bytes = max(1, max_bytes)
         self.max_files = max(1, max_files)
+        self.rotate_seconds = rotate_seconds
+        self.retention_seconds = retention_seconds
+        self._clock = clock  # wall-clock seconds (tests pass their own)
+        self._opened_at = 0.0
+        self._pruned_at = 0.0
         self.dropped = 0
         self.written = 0
         self.errors = 0
@@ -216,6 +229,8 @@ class ServedLogWriter:
                     self.written += len(lines)
                 except OSError:
                     self.errors += len(lines)
+            if self.retention_seconds is not None and self._clock() - self._pruned_at >= 60:
+                self._prune()
             if stopping:
                 break
         self._close_file()
@@ -257,13 +272,19 @@ class ServedLogWriter:
         chunk: list[bytes] = []
         size = self._size
         for line in lines:
-            if self._file is None or (size and size + len(line) > self.max_bytes):
+            if self._file is None or (size and size + len(line) > self.max_bytes) or self._old():
                 self._flush(chunk)
                 self._rotate()
                 chunk, size = [], 0
             chunk.append(line)
             size += len(line)
         self._flush(chunk)
+
+    def _old(self) -> bool:
+        """Whether the open file has been written longer than ``rotate_seconds``."""
+        if self.rotate_seconds is None or self._file is None:
+            return False
+        return self._clock() - self._opened_at >= self.rotate_seconds
 
     def _flush(self, chunk: list[bytes]) -> None:
         if chunk and self._file is not None:
@@ -280,6 +301,7 @@ class ServedLogWriter:
         self._path = self.directory / f"served-{stamp}-{os.getpid()}-{self._seq:06d}.jsonl"
         self._file = open(self._path, "ab")  # noqa: SIM115 - kept open across batches
         self._size = 0
+        self._opened_at = self._clock()
         self._prune()
 
     def _close_file(self) -> None:
@@ -298,13 +320,25 @@ class ServedLogWriter:
             if match:
                 current[match.group(2)] = path
         protected = {p for pid, p in current.items() if pid_alive(int(pid))} | {self._path}
+        self._pruned_at = now = self._clock()
         excess = len(files) - self.max_files
         for path in files:
-            if excess <= 0:
-                break
-            if path not in protected:
+            if path in protected:
+                continue
+            expired = self.retention_seconds is not None and _age(path, now) > (
+                self.retention_seconds
+            )
+            if excess > 0 or expired:
                 path.unlink(missing_ok=True)
                 excess -= 1
+
+
+def _age(path: Path, now: float) -> float:
+    """Seconds since ``path`` was last written (0 if it is gone)."""
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def _pick(rows: list[int], values: list[Any]) -> list[Any]:

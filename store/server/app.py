@@ -65,6 +65,8 @@ def create_app(store: FeatureStore) -> FastAPI:
         sample_rate=cfg.log_sample_rate,
         max_bytes=cfg.log_max_bytes,
         max_files=cfg.log_max_files,
+        rotate_seconds=cfg.log_rotate_seconds,
+        retention_seconds=cfg.log_retention_seconds,
     )
     ctx = ServerContext(
         store=store,

@@ -61,20 +61,28 @@ def _rows(columns: dict[str, list[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in zip(*columns.values())]  # noqa: B905
 
 
-# "Exactly one of features / feature_service" as JSON Schema (a null counts as absent), so
-# schema-driven clients and fuzzers know the rule the validator below enforces.
-_EXACTLY_ONE: dict[str, Any] = {
-    "oneOf": [
-        {
-            "required": ["features"],
-            "properties": {"features": {"type": "array"}, "feature_service": {"type": "null"}},
-        },
-        {
-            "required": ["feature_service"],
-            "properties": {"feature_service": {"type": "string"}, "features": {"type": "null"}},
-        },
-    ]
-}
+def exactly_one(first: str, first_type: str, second: str, second_type: str) -> dict[str, Any]:
+    """Exactly one of ``first`` / ``second``, as JSON Schema (a null counts as absent, and so
+    does an empty list: Feast's default ``features: []`` beside a service), so schema-driven
+    clients and fuzzers know the rule a model's validator enforces."""
+    absent: dict[str, Any] = {"type": "null"}
+    if first_type == "array":
+        absent = {"anyOf": [absent, {"type": "array", "maxItems": 0}]}
+    return {
+        "oneOf": [
+            {
+                "required": [first],
+                "properties": {first: {"type": first_type}, second: {"type": "null"}},
+            },
+            {
+                "required": [second],
+                "properties": {second: {"type": second_type}, first: absent},
+            },
+        ]
+    }
+
+
+_EXACTLY_ONE = exactly_one("features", "array", "feature_service", "string")
 
 
 class GetOnlineFeaturesRequest(BaseModel):
@@ -152,10 +160,13 @@ class GetOnlineFeaturesRequest(BaseModel):
 
 
 class PushRequest(BaseModel):
-    """Feast's ``/push`` request; ``push_source_name`` names a push source (or a feature
-    view), ``view`` names a feature view."""
+    """Feast's ``/push`` request; exactly one of ``push_source_name`` (a push source, or a
+    feature view) / ``view`` (a feature view)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra=exactly_one("push_source_name", "string", "view", "string"),
+    )
 
     push_source_name: StrictStr | None = Field(
         default=None, description="A push source (every view it feeds), or a feature view."

@@ -145,3 +145,66 @@ def test_server_logs_what_it_served(served: Served) -> None:
 def test_rate_zero_writes_nothing(tmp_path: Path, rate: float) -> None:
     _write(tmp_path, [_response([1, 2])], sample_rate=rate)
     assert log_files(tmp_path / "served") == []
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _until(check: object) -> None:
+    deadline = time.monotonic() + 20
+    while not check():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the writer thread did not catch up"
+        time.sleep(0.01)
+
+
+def test_a_file_older_than_rotate_seconds_is_rotated(tmp_path: Path) -> None:
+    # issue 12 item 12: the log grew ~1.9 KB per request with no retention by age
+    clock = _Clock()
+    writer = ServedLogWriter(tmp_path / "served", rotate_seconds=3600, clock=clock)
+    writer.start()
+    writer.record(_response([1]), request_id="r0", request_time=datetime.now(UTC))
+    _until(lambda: writer.written == 1)
+    writer.record(_response([2]), request_id="r1", request_time=datetime.now(UTC))
+    _until(lambda: writer.written == 2)
+    assert len(log_files(tmp_path / "served")) == 1  # younger than an hour: same file
+    clock.now += 3601
+    writer.record(_response([3]), request_id="r2", request_time=datetime.now(UTC))
+    writer.close()
+    files = log_files(tmp_path / "served")
+    assert len(files) == 2
+    assert read_served_log(tmp_path).column("request_id").to_pylist() == ["r0", "r1", "r2"]
+
+
+def test_files_older_than_the_retention_are_deleted(tmp_path: Path) -> None:
+    folder = tmp_path / "served"
+    folder.mkdir()
+    old = [folder / f"served-20200101-00000{i}-999999-00000{i}.jsonl" for i in range(3)]
+    week = 7 * 86400
+    for i, path in enumerate(old):
+        path.write_bytes(b"")
+        stamp = time.time() - week - 3600 * (i + 1)
+        os.utime(path, (stamp, stamp))
+    recent = folder / "served-20200101-000009-999998-000001.jsonl"
+    recent.write_bytes(b"")
+    writer = _write(tmp_path, [_response([1])], retention_seconds=week, max_files=100)
+    files = log_files(folder)
+    assert not any(p.exists() for p in old)
+    assert recent in files and len(files) == 2
+    assert writer.written == 1
+
+
+def test_retention_settings_reach_the_server(tmp_path: Path, redis_url: str) -> None:
+    from store import FeatureStore
+    from store.server import create_app
+    from tests.server.conftest import make_repo
+
+    settings = {"log_rotate_seconds": 600, "log_retention_seconds": 86400, "log_max_files": 5}
+    repo = make_repo(tmp_path / "repo", redis_url, settings)
+    app = create_app(FeatureStore(repo))
+    served = app.state.parity.served
+    assert (served.rotate_seconds, served.retention_seconds, served.max_files) == (600, 86400, 5)
