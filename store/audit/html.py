@@ -288,7 +288,7 @@ def _cell(value: object) -> str:
         return ""
     if isinstance(value, dict):
         return "".join(
-            f'<span class="kv"><i>{_wrap(str(k))}:</i> {_wrap(_exact(v))}</span>'
+            f'<span class="kv"><i>{_wrap(str(k))}:</i> {_wrap(_fmt(v, group=False))}</span>'
             for k, v in value.items()
         )
     if isinstance(value, list):
@@ -298,11 +298,6 @@ def _cell(value: object) -> str:
     if isinstance(value, str) and _ISO.fullmatch(value):  # a time: date and time can wrap
         value = value.replace("T", " ", 1).removesuffix("+00:00") + " UTC"
     return _wrap(_fmt(value, group=False))
-
-
-def _exact(value: object) -> str:
-    """A nested value as stored (an example's value is evidence: floats are not rounded)."""
-    return repr(value) if isinstance(value, float) else _fmt(value, group=False)
 
 
 def _wrap(text: str) -> str:
