@@ -19,6 +19,18 @@ import pytest
 import redis
 import redis.cluster
 
+# The heavier suites: each has its own marker (see pyproject's markers); every test carrying
+# one also gets the marker ``heavy``, which the default run leaves out (addopts) and CI
+# selects (``pytest -m heavy``). One list, so the two can never disagree.
+HEAVY = ("feast", "browser", "faults", "fuzz", "lab", "e2e", "docker")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(name) for name in HEAVY):
+            item.add_marker(pytest.mark.heavy)
+
 
 def _binary(name: str) -> str:
     path = shutil.which(name)

@@ -42,19 +42,20 @@ def feast_python() -> Path | None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Without a Feast venv every test here is skipped, saying how to make one; where the run
+    requires Feast (``PARITY_REQUIRE_FEAST=1``, as CI sets) that is an error instead."""
+    if feast_python() is not None:
+        return
+    how = (
+        "no Feast venv: create .feast-venv (python3 -m venv .feast-venv "
+        "&& .feast-venv/bin/pip install feast==0.67.0) or set PARITY_FEAST_PYTHON"
+    )
     here = Path(__file__).parent
-    python = feast_python()
-    for item in items:
-        if Path(str(item.fspath)).is_relative_to(here):
-            item.add_marker(pytest.mark.feast)
-            if python is None:
-                item.add_marker(
-                    pytest.mark.skip(
-                        reason="no Feast venv: create .feast-venv (python3 -m venv .feast-venv "
-                        "&& .feast-venv/bin/pip install feast==0.67.0) or set "
-                        "PARITY_FEAST_PYTHON"
-                    )
-                )
+    ours = [i for i in items if Path(str(i.fspath)).is_relative_to(here)]
+    if ours and os.environ.get("PARITY_REQUIRE_FEAST") == "1":
+        raise pytest.UsageError(f"PARITY_REQUIRE_FEAST=1 but {how}")
+    for item in ours:
+        item.add_marker(pytest.mark.skip(reason=how))
 
 
 class ParityServer:

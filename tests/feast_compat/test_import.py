@@ -15,6 +15,8 @@ import pytest
 from store import FeatureStore
 from tests.feast_compat.conftest import feast_python
 
+pytestmark = pytest.mark.feast
+
 HERE = Path(__file__).parent
 
 

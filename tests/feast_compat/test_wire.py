@@ -16,6 +16,8 @@ from store import FeatureStore
 from tests.feast_compat.conftest import Compat
 from tests.feast_compat.repos import NOW, TS
 
+pytestmark = pytest.mark.feast
+
 SECOND = timedelta(seconds=1)
 DRIVER_FEATURES = [
     "driver_hourly_stats:conv_rate",
