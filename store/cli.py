@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from store.cli_audit import audit_app
-from store.cli_errors import ErrorHandlingGroup, feature_spec
+from store.cli_errors import ErrorHandlingGroup, feature_spec, run
 from store.cli_feast import import_feast
 from store.cli_lab import lab_app
 
@@ -544,4 +544,4 @@ def quickstart(
 
 def main() -> None:
     """Entry point of the ``parity`` script (errors: see :mod:`store.cli_errors`)."""
-    app()
+    run(app)

@@ -11,7 +11,7 @@ import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO, cast
 
 import typer
 from rich.console import Console
@@ -37,10 +37,6 @@ class ErrorHandlingGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # the CLI's own: usage errors exit 2, typer.Exit keeps its code
-        except BrokenPipeError:  # `parity ... | head`: the reader left; not an error
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            raise typer.Exit(0) from None
         except StoreError as exc:
             raise fail(_escape(str(exc))) from exc
         except Exception as exc:
@@ -50,6 +46,42 @@ class ErrorHandlingGroup(TyperGroup):
                 _escape(f"unexpected {type(exc).__name__}: {exc}")
                 + " (a bug in parity: please report it; PARITY_DEBUG=1 prints the traceback)"
             ) from exc
+
+
+class _QuietWhenReaderGone:
+    """stdout that, once its reader has gone (``parity --help | head``), writes to /dev/null
+    instead of raising: the reader leaving is not an error of the command, so the command
+    ends with its own exit code (0, or 1 for an alert) rather than rich's or click's 1."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())
+        os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def run(app: typer.Typer) -> None:
+    """Run ``app`` as the ``parity`` script, its stdout quiet once its reader has gone."""
+    sys.stdout = cast(TextIO, _QuietWhenReaderGone(sys.stdout))
+    app()
 
 
 def _escape(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -203,3 +204,21 @@ def test_drift_says_which_baseline_features_it_could_not_audit(repo: Path) -> No
     summary = json.loads((repo / "d.json").read_text())["summary"]
     assert summary["not_audited"] == {"share": "not in the current frame"}
     assert "not audited (not in the current frame): share" in summary["headline"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["features", "--help"], ["audit", "--help"]])
+def test_a_reader_that_leaves_is_not_an_error(args: list[str]) -> None:
+    """`parity --help | head`: the reader is gone before parity writes; exit 0, not 1."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # no reader at all: every write is EPIPE, whatever the timing
+    try:
+        code = subprocess.run(
+            [sys.executable, "-c", "from store.cli import main; main()", *args],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+    assert code.returncode == 0, code.stderr.decode()
