@@ -556,7 +556,7 @@ class FeatureStore:
         return list(dict.fromkeys(plain)), on_demand
 
     def audit_leakage(self, entity_df: EntityInput, features: Sequence[str] | str) -> AuditReport:
-        """Per view, the values the leakage guard, watermark and ttl changed vs a naive join.
+        """Per view, the values the leakage guard and the watermark changed vs a naive join.
 
         Args:
             entity_df: the training request's entity rows (join keys + ``event_timestamp``).
