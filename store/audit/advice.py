@@ -63,6 +63,8 @@ STEPS: dict[str, dict[str, str]] = {
     },
 }
 DRIFT = {
+    "absent": "serving returned or logged none of it: check the feature service the clients "
+    "request and the served-feature log, then rerun `parity audit drift`",
     "null_rate": "check the upstream pipeline for missing values",
     "unseen_rate": "new categories reach serving: map them, or retrain on recent data",
 }
