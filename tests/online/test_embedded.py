@@ -125,10 +125,12 @@ def test_deep_data_dir_socket_is_in_a_private_directory(tmp_path: Path, own_tmp:
         stop_embedded(data_dir)
 
 
-def test_the_runtime_dir_is_used_when_it_is_private(tmp_path: Path, own_tmp: Path) -> None:
+def test_the_runtime_dir_is_used_when_it_is_private(
+    tmp_path: Path, own_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # restored by own_tmp's monkeypatch
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # restored (or removed) after the test
     assert socket_path(_deep(tmp_path)).parent == runtime / "parity"
     runtime.chmod(0o755)  # not private: not used
     assert socket_path(_deep(tmp_path)).parent == own_tmp / f"parity-{os.geteuid()}"
@@ -222,3 +224,15 @@ def test_a_server_on_the_path_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (folder / "redis-server").symlink_to(system)
     monkeypatch.setenv("PATH", str(folder))
     assert server_binary() == folder / "redis-server"
+
+
+@pytest.mark.parametrize("name", ['da"ta', "da\\ta", "da\nta", "da\rta"])
+def test_a_path_redis_conf_cannot_quote_is_refused(tmp_path: Path, name: str) -> None:
+    """A quote, backslash or line break in the data path would end the quoted value in
+    redis.conf early or inject a directive: refused with the path named, nothing started."""
+    data_dir = tmp_path / name / "data"
+    with pytest.raises(OnlineStoreError, match="cannot use the folder") as err:
+        ensure_embedded(data_dir)
+    assert repr(str(redis_dir(data_dir))) in str(err.value)
+    assert not (redis_dir(data_dir) / "redis.pid").exists()
+    assert not is_running(data_dir)
