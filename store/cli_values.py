@@ -1,50 +1,37 @@
 """``parity get --entity``: command-line text to typed values.
 
-The command line only has text, so each ``name=value`` is first read as the column's declared
-type (the join key's, or the on-demand request field's): ``42`` for an int, ``20.5`` or
-``NaN`` for a float, ``true``/``false`` for a bool, JSON for a list; strings and ISO 8601
-timestamps stay text. The result then goes through the same conversion as SDK entity rows
-and HTTP requests (join keys: ``store.online.keys``; request data:
-``store.ondemand.request_array``), which decides what is accepted. Nothing here widens it:
-text that is not a number stays text, and that conversion refuses it with the column and row.
+The command line only has text, so each ``name=value`` is read as the column's declared
+type (the join key's, or the on-demand request field's) by the same reading as CSV cells,
+:func:`store.convert.from_text`: ``42`` (or ``42.0``) for an int, ``20.5`` or ``NaN`` for a
+float, ``true``/``false`` for a bool, JSON for a list, ISO 8601 for a timestamp (naive =
+UTC); ``null`` is null. Text that does not read as the type is refused here, naming the key.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import typer
 
+from store.convert import BadValue, from_text
 from store.types import ValueType
 
-_BOOLS = {"true": True, "false": False, "1": True, "0": False}
 
+def parse_value(text: str, vtype: ValueType, *, key: str = "value") -> Any:
+    """One command-line value read as ``vtype`` by the one reading of text cells
+    (:func:`store.convert.from_text`); ``null`` is null.
 
-def parse_value(text: str, vtype: ValueType) -> Any:
-    """One command-line value read as ``vtype`` (see the module docstring); ``null`` is null.
-    Text that does not read as the type is returned unchanged, for the shared conversion to
-    refuse with its message."""
+    Raises:
+        typer.BadParameter: the text does not read as ``vtype``.
+    """
     if text == "null":
         return None
-    if vtype.is_list:
-        try:
-            return json.loads(text)
-        except ValueError:
-            return text
-    scalar = vtype.scalar
     try:
-        if scalar in ("int32", "int64"):
-            return int(text)
-        if scalar in ("float32", "float64"):
-            return float(text)
-    except ValueError:
-        return text
-    if scalar == "bool":
-        return _BOOLS.get(text.lower(), text)
-    return text
+        return from_text(text, vtype)
+    except BadValue as exc:
+        raise typer.BadParameter(f"{key!r}: {exc.detail}") from None
 
 
 def parse_entity(item: str, types: Mapping[str, ValueType]) -> dict[str, Any]:
@@ -68,5 +55,5 @@ def parse_entity(item: str, types: Mapping[str, ValueType]) -> dict[str, Any]:
                 f"--entity {item!r}: {key!r} is no join key or request field of the requested "
                 f"features; they take: {', '.join(types) or 'nothing'}"
             )
-        row[key] = parse_value(value, types[key])
+        row[key] = parse_value(value, types[key], key=key)
     return row

@@ -28,10 +28,13 @@ refuses goes value by value, so the error names the row.
 
 from __future__ import annotations
 
+import json
 import math
+import re
 import reprlib
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any, TypeAlias
 
 import numpy as np
@@ -41,6 +44,9 @@ import pyarrow as pa
 from store.types import ValueType
 
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
+_INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
+_NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_BOOL_TEXT = {"true": True, "false": False}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _repr = reprlib.Repr()  # a bad value is quoted in the error, cut short
 _repr.maxstring, _repr.maxother, _repr.maxlist = 60, 60, 6
@@ -106,6 +112,90 @@ def to_value(value: Any, target: Target, *, row: int = 0) -> Any:
         return _convert(value, arrow)
     except _Mismatch as exc:
         raise BadValue(row, _detail(value, arrow, exc)) from None
+
+
+def from_text(text: str | None, target: Target, *, row: int = 0) -> Any:
+    """One text cell (a CSV cell, a ``parity get -e key=value`` value) read as ``target``.
+
+    Text has no types, so this is the one reading of text as a declared type; what it reads
+    then goes through the same conversion as any other value (:func:`to_value`):
+
+    * ``None`` is null (the caller decides which text means null: an empty CSV cell, ``null``
+      on the command line);
+    * integers: decimal digits (``7``, ``-3``) or a decimal number that is exactly a whole
+      number (``7.0``, ``1e3``); ``7.5``, ``NaN``, ``N/A`` are refused, never taken for null;
+    * floats: a decimal number (``20.5``, ``1e-3``), or ``NaN``, ``Infinity``, ``-Infinity``;
+      a number beyond float64's range is refused, not made infinite;
+    * ``bool``: ``true`` or ``false`` (any case); ``1``/``0`` are refused;
+    * ``timestamp``: ISO 8601 (``2026-01-01 00:00:00`` or ``2026-01-01T00:00:00Z``;
+      naive = UTC);
+    * ``string``: the text as it is; ``list<T>``: a JSON array.
+
+    Raises:
+        BadValue: naming ``row``, when the text does not read as ``target``.
+    """
+    arrow = target.arrow if isinstance(target, ValueType) else target
+    try:
+        return _convert(_read_text(text, arrow), arrow)
+    except _Mismatch as exc:
+        raise BadValue(row, _detail(text, arrow, exc)) from None
+
+
+def text_array(
+    texts: Sequence[str | None] | pa.Array | pa.ChunkedArray, target: Target
+) -> pa.Array:
+    """A column of text cells (:func:`from_text` each) as an Arrow array of ``target``.
+
+    Raises:
+        BadValue: naming the first row whose text does not read as ``target``.
+    """
+    arrow = target.arrow if isinstance(target, ValueType) else target
+    if isinstance(texts, pa.ChunkedArray | pa.Array):
+        texts = texts.to_pylist()
+    values = [from_text(text, arrow, row=row) for row, text in enumerate(texts)]
+    return to_array(values, arrow)
+
+
+def _read_text(text: str | None, arrow: pa.DataType) -> Any:
+    """Text as the Python value :func:`_convert` takes for ``arrow`` (see :func:`from_text`)."""
+    if text is None:
+        return None
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        try:
+            return json.loads(text, parse_constant=_NONFINITE.__getitem__)
+        except ValueError:
+            raise _Mismatch("not a JSON array") from None
+    if pa.types.is_integer(arrow):
+        return _integer_text(text)
+    if pa.types.is_floating(arrow):
+        return _float_text(text, arrow)
+    if pa.types.is_boolean(arrow):
+        if text.lower() not in _BOOL_TEXT:
+            raise _Mismatch("use true or false")
+        return _BOOL_TEXT[text.lower()]
+    return text  # strings, ISO 8601 timestamps: the conversion reads them
+
+
+def _integer_text(text: str) -> int:
+    if _INTEGER_TEXT.fullmatch(text):
+        return int(text)
+    if not _NUMBER_TEXT.fullmatch(text):
+        raise _Mismatch("not a number")
+    number = Decimal(text)
+    if number != number.to_integral_value():
+        raise _Mismatch("not a whole number (never truncated)")
+    return int(number)
+
+
+def _float_text(text: str, arrow: pa.DataType) -> float:
+    if text in _NONFINITE:
+        return _NONFINITE[text]
+    if not _NUMBER_TEXT.fullmatch(text):
+        raise _Mismatch("not a number")
+    number = float(text)
+    if math.isinf(number):
+        raise _Mismatch(f"out of the {type_name(arrow)} range")
+    return number
 
 
 def convert_rows(
@@ -327,4 +417,13 @@ def _timestamp(value: Any) -> datetime | None:
     raise _Mismatch("")
 
 
-__all__ = ["BadValue", "convert_rows", "expected", "to_array", "to_value", "type_name"]
+__all__ = [
+    "BadValue",
+    "convert_rows",
+    "expected",
+    "from_text",
+    "text_array",
+    "to_array",
+    "to_value",
+    "type_name",
+]

@@ -19,6 +19,7 @@ as the source's event column when the source names it otherwise.
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import fcntl
 import functools
@@ -41,7 +42,7 @@ import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
 from store.aggregation import AggregationView
-from store.convert import BadValue, to_array
+from store.convert import BadValue, text_array, to_array
 from store.definitions import FeatureView, ParquetSource
 from store.errors import PushError
 from store.offline.aggregate import tiles_at
@@ -432,12 +433,31 @@ def _read_file(path: Path, target: str, schemas: Sequence[pa.Schema]) -> pa.Tabl
     try:
         if path.suffix != ".csv":
             return pq.read_table(path)
-        # CSV is text: each cell is parsed as its source column's type (Arrow's CSV parser
-        # refuses "7.5" for an integer column and a bare number for a timestamp column).
-        types = {f.name: f.type for schema in reversed(schemas) for f in schema}
-        return pcsv.read_csv(path, convert_options=pcsv.ConvertOptions(column_types=types))
-    except (pa.ArrowInvalid, OSError) as exc:
+        # CSV is text: every cell is read as text (an empty cell is null, a quoted "" is
+        # the empty string) and then as its
+        # source column's type by the one reading of text cells, convert.from_text.
+        with path.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+        as_text = pcsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=True,
+            null_values=[""],
+            quoted_strings_can_be_null=False,  # "" (quoted) is the empty string
+        )
+        text = pcsv.read_csv(path, convert_options=as_text)
+    except (pa.ArrowInvalid, OSError, UnicodeDecodeError) as exc:
         raise PushError(f"push to {target!r}: cannot read {path}: {exc}") from exc
+    types = {f.name: f.type for schema in reversed(schemas) for f in schema}
+    columns = {}
+    for name in text.column_names:
+        column = text.column(name)
+        try:
+            columns[name] = text_array(column, types[name]) if name in types else column
+        except BadValue as exc:
+            raise PushError(
+                f"push to {target!r}: {path}: data row {exc.row + 1}: column {name!r} {exc.detail}"
+            ) from None
+    return pa.table(columns)
 
 
 def _conform(
