@@ -581,13 +581,14 @@ class FeatureStore:
         return leakage_audit(self.offline, by_view, entity_df, on_demand=on_demand)
 
     def audit_schema(
-        self, views: Sequence[str] | None = None, *, sample: int = 1000
+        self, views: Sequence[str] | None = None, *, sample: int | None = None
     ) -> AuditReport:
         """Declared types vs source files vs online payloads, and unseen categories.
 
         Args:
             views: view names; default every applied view.
-            sample: online keys read per view.
+            sample: online keys read per view, chosen by a stable key hash (as the parity
+                audit's); default every key.
         """
         from store.audit.schema import schema_audit
         from store.audit.schema_views import check_on_demand
