@@ -343,13 +343,24 @@ def _commit(
     if mode is PushMode.OFFLINE:
         return result(written=0, skipped_older=0, path=path, status=status)
     if isinstance(view, AggregationView):
-        # Tiles are recomputed from the source (absolute values, never increments) for the keys
-        # with a row visible from now: a retried or reordered push cannot count anything twice.
-        tiles = tiles_at(offline, view, now + _US, changed_since=now)
-        keys, stale = online.write_tiles(view, version, now + _US, tiles)
+        # The pushed keys' tiles are recomputed from the source (absolute values, never
+        # increments) as the offline rule gives them at the push's as_of, whatever the rows'
+        # created times: a retried or reordered push cannot count anything twice.
+        as_of = online_as_of(now)
+        tiles = tiles_at(offline, view, as_of, keys=table)
+        keys, stale = online.write_tiles(view, version, as_of, tiles)
         return result(written=keys, skipped_older=stale, path=path, status=status)
     written, skipped = _write_online(offline, online, view, version, path, now)
     return result(written=written, skipped_older=skipped, path=path, status=status)
+
+
+def online_as_of(now: datetime) -> datetime:
+    """The one time at which a push evaluates the offline rule for its online values (plain
+    and aggregation views alike): just after it landed, ``now + 1 µs``, so a value is online
+    only when the offline rule at a read at or after the push would give it. A row not yet
+    visible then (``availability_delay``, an event time after now) is not written by the push;
+    a later materialization brings it online."""
+    return now + _US
 
 
 def _write_online(
@@ -360,15 +371,14 @@ def _write_online(
     path: Path,
     now: datetime,
 ) -> tuple[int, int]:
-    """The offline rule over just the pushed rows in ``path``, read when they become
-    visible, compare-and-set online; returns (written, skipped as older)."""
+    """The offline rule over just the pushed rows in ``path`` at :func:`online_as_of`,
+    compare-and-set online; returns (written, skipped as older)."""
     source = view.source
     assert isinstance(source, ParquetSource)
     pushed = dataclasses.replace(
         view, name=f"{view.name}__pushed", source=dataclasses.replace(source, path=str(path))
     )
-    as_of = now + view.availability_delay + timedelta(microseconds=1)
-    values = snapshot(offline, pushed, as_of)
+    values = snapshot(offline, pushed, online_as_of(now))
     written = skipped = 0
     for batch in values:
         if batch.num_rows:
