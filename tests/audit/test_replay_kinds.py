@@ -68,9 +68,17 @@ def test_replay_of_a_window_read_before_its_new_row_was_materialized_warns(
     # materialized (warn), as for a plain view, where it used to be "value differs" (alert).
     from store.audit.replay import NOT_MATERIALIZED
 
-    from .repo import write_rows
+    from ..facade_helpers import store_for
+    from .agg_repo import GOOD, MODULE
+    from .repo import base_rows, now, write_rows
 
-    fs, t0 = make_agg_store(tmp_path, redis_url, "replaylate")
+    # Half past an hour, so the read 5 minutes later is in the same hourly tile whatever the
+    # clock says (a read across a tile boundary slides the window: another value at T).
+    t0 = now().replace(minute=30, second=0) - timedelta(hours=1)
+    write_rows(tmp_path, "base", base_rows(t0))
+    fs = store_for(tmp_path, MODULE.replace("TWICE", GOOD), redis_url, project="replaylate")
+    fs.apply()
+    fs.materialize(t0)
     row = {"user_id": 2, "amount": 100.0, "n": 1, "tier": "gold"}
     row |= {"event_timestamp": t0 + timedelta(minutes=1), "created": t0 + timedelta(minutes=2)}
     write_rows(tmp_path, "after", [row])
