@@ -556,7 +556,7 @@ class FeatureStore:
         return list(dict.fromkeys(plain)), on_demand
 
     def audit_leakage(self, entity_df: EntityInput, features: Sequence[str] | str) -> AuditReport:
-        """Per view, the values the leakage guard, watermark and ttl changed vs a naive join.
+        """Per view, the values the leakage guard and the watermark changed vs a naive join.
 
         Args:
             entity_df: the training request's entity rows (join keys + ``event_timestamp``).
@@ -709,18 +709,17 @@ class FeatureStore:
             cur = served_columns(log, {n: types[n] for n in wanted})
         else:
             cur = as_table(current, what="current")
-        have = set(cur) if isinstance(cur, dict) else set(cur.column_names)
+        cols = dict(cur) if isinstance(cur, dict) else {n: cur.column(n) for n in cur.column_names}
         for name in names or []:
-            if name not in have:
-                raise unknown_name("feature of the current frame", name, sorted(have))
-        shared = names or [n for n in candidates if n in have]
+            if name not in cols:
+                raise unknown_name("feature of the current frame", name, sorted(cols))
+        # A baseline feature the current data lacks is audited as empty: a warning naming it
+        # (serving stopped logging it), never a silent pass.
+        shared = names or candidates
+        for name in shared:
+            if name not in cols:
+                cols[name] = pa.chunked_array([], type=types[name].arrow)
         chosen = {n: types[n] for n in shared}
         limits = {n: t for n, t in definition_thresholds(declared).items() if n in chosen}
-        report = drift_audit(base, cur, chosen, limits)
-        left_out = [n for n in candidates if n not in chosen]
-        if left_out:  # say why a feature of the baseline is not audited, never drop it silently
-            report.summary["not_audited"] = {n: "not in the current frame" for n in left_out}
-            report.summary["headline"] += (
-                f"; not audited (not in the current frame): {', '.join(left_out)}"
-            )
+        report = drift_audit(base, cols, chosen, limits)
         return report

@@ -200,10 +200,13 @@ def test_drift_says_which_baseline_features_it_could_not_audit(repo: Path) -> No
     pd.DataFrame({"n_2h": list(range(200))}).to_parquet(cur)
     code, text = _run("audit", "drift", "--repo", str(repo), "--baseline", str(base),
                       "--current", str(cur), "--json", str(repo / "d.json"))  # fmt: skip
-    assert code == 0, text
-    summary = json.loads((repo / "d.json").read_text())["summary"]
-    assert summary["not_audited"] == {"share": "not in the current frame"}
-    assert "not audited (not in the current frame): share" in summary["headline"]
+    assert code == 0, text  # a warning (exit 1 only on alert)
+    data = json.loads((repo / "d.json").read_text())
+    # A baseline feature the current data lacks is a warning naming it, not a silent OK.
+    assert data["status"] == "warn" and data["summary"]["absent"] == ["share"]
+    assert "no values in the current data (warn): share" in data["summary"]["headline"]
+    share = next(r for r in data["rows"] if r["feature"] == "share")
+    assert share["status"] == "warn" and "share" in share["reasons"][0]
 
 
 @pytest.mark.parametrize("args", [["--help"], ["features", "--help"], ["audit", "--help"]])

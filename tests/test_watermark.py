@@ -120,3 +120,13 @@ def test_a_new_version_replaces_the_old_versions_watermark(fs: FeatureStore) -> 
     assert fs.online.get_watermark(view) == (T2, version)
     assert fs.online.set_watermark(view, "other-version", T1)
     assert fs.online.get_watermark(view) == (T1, "other-version")
+
+
+def test_a_rerun_with_the_same_end_is_idempotent_not_superseded(fs: FeatureStore) -> None:
+    [first] = fs.materialize(T2)
+    [again] = fs.materialize(T2)
+    assert not first.superseded and not again.superseded
+    assert _watermark(fs) == T2
+    [(view, version)] = fs.applied_views(["stats"])
+    assert fs.online.set_watermark(view, version, T2)
+    assert fs.online.get_watermark(view) == (T2, version)

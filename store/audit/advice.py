@@ -12,14 +12,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from store.audit.report import AuditReport
 
-_MATERIALIZE = "run `parity materialize` for the view(s) to rewrite the online values"
+_RUN = "`parity materialize now` (add `--view VIEW` to rewrite only those views)"
+_MATERIALIZE = f"run {_RUN} for the view(s) to rewrite the online values"
 STEPS: dict[str, dict[str, str]] = {
     "parity": {
         "missing online": f"keys the offline rule gives are not in Redis: {_MATERIALIZE}",
         "extra online": "Redis holds keys the offline rule does not give: look for a writer "
         f"outside Parity using the same project prefix, then {_MATERIALIZE}",
-        "stale": "rows landed after the last materialization: run `parity materialize` again "
-        "(or schedule `parity materialize-incremental` more often)",
+        "stale": f"rows landed after the last materialization: run {_RUN} again "
+        "(or schedule `parity materialize-incremental now` more often)",
         "version mismatch": "a definition was applied but not materialized: " + _MATERIALIZE,
         "value differs": "online values were changed behind the store's back: find the "
         f"writer from the example keys, then {_MATERIALIZE}",
@@ -27,7 +28,7 @@ STEPS: dict[str, dict[str, str]] = {
         f"from the example keys, then {_MATERIALIZE}",
         "unexpected row online": "an online row newer than the offline one was written before "
         "the materialization time: check the push source and the view's allowed_lateness",
-        "not materialized": "the view was never materialized: run `parity materialize`",
+        "not materialized": f"the view was never materialized: run {_RUN}",
         "source not present online (passed as null)": "serving passed a missing source value "
         "as null where training had one: materialize the on-demand view's source views",
     },
@@ -37,12 +38,11 @@ STEPS: dict[str, dict[str, str]] = {
         "ttl expiry": "serving returned values the ttl had expired: shorten the "
         "materialization interval or lengthen the view's ttl",
         "not yet materialized": "serving read before the values were materialized: schedule "
-        "`parity materialize-incremental` more often",
+        "`parity materialize-incremental now` more often",
         "late row": "rows landed after serving had read: set the view's allowed_lateness or "
         "availability_delay to the real landing lag so training sees what serving could",
         "value differs": "served values differ from the offline rule for the same row: run "
-        "`parity audit parity` to find the keys changed outside Parity, then "
-        "`parity materialize`",
+        "`parity audit parity` to find the keys changed outside Parity, then " + _RUN,
     },
     "schema": {
         "online type": "online payloads are not the declared type: run `parity audit parity` "
@@ -63,6 +63,8 @@ STEPS: dict[str, dict[str, str]] = {
     },
 }
 DRIFT = {
+    "absent": "serving returned or logged none of it: check the feature service the clients "
+    "request and the served-feature log, then rerun `parity audit drift`",
     "null_rate": "check the upstream pipeline for missing values",
     "unseen_rate": "new categories reach serving: map them, or retrain on recent data",
 }

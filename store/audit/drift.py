@@ -44,6 +44,8 @@ from store.audit.thresholds import Thresholds
 from store.errors import AuditError
 from store.types import ValueType
 
+ABSENT = "absent"
+"""The flag of a baseline feature with no values at all in the current data."""
 Columns: TypeAlias = "pa.Table | Mapping[str, pa.Array | pa.ChunkedArray]"
 
 
@@ -111,12 +113,16 @@ def drift_audit(
     ]
     report = DriftReport("drift", status, summary, list(rows), examples, params=params)
     report.summary["flagged"] = report.flagged
-    moved = [r.feature for r in rows if r.status != "ok"]
+    absent = [r.feature for r in rows if ABSENT in r.flags]
+    moved = [r.feature for r in rows if r.status != "ok" and ABSENT not in r.flags]
     report.summary["headline"] = (
-        f"{len(moved)} of {len(rows)} features drifted"
+        f"{len(moved)} of {len(rows) - len(absent)} features drifted"
         + (f": {', '.join(moved)}" if moved else "")
         + f" ({summary['baseline_rows']:,} baseline vs {summary['current_rows']:,} current rows)"
+        + (f"; no values in the current data (warn): {', '.join(absent)}" if absent else "")
     )
+    if absent:
+        report.summary["absent"] = absent
     return report
 
 
@@ -127,6 +133,15 @@ def audit_feature(
     base_null = null_rate(baseline)
     cur_null = null_rate(current)
     result = FeatureResult(name, "skipped", "ok", len(baseline), len(current), base_null, cur_null)
+    if len(current) == 0 and len(baseline) > 0 and not vtype.is_list:
+        # Nothing to compare is not "no drift": serving stopped logging it, or never served it.
+        result.flags[ABSENT] = "warn"
+        result.reasons.append(
+            f"{name!r} is in the baseline but has no values in the current data (not in the "
+            "served log or the current frame): check that serving still returns and logs it"
+        )
+        result.status = "warn"
+        return result
     try:
         _compare(result, vtype, baseline, current, th)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:

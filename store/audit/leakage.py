@@ -98,9 +98,12 @@ def leakage_audit(
 
     Returns:
         An :class:`AuditReport` of kind ``leakage``: ``counts`` per view by cause (leakage
-        guard, watermark, ttl), one row per view, examples with the key, ``t``, the naive
-        choice (values, event and created time) and the guarded one. Warn when a guard changed
-        a value (a naive join would leak), alert on a change none of them explains. An
+        guard, watermark, unexplained), one row per view, examples with the key, ``t``, the
+        naive choice (values, event and created time) and the guarded one. The naive join
+        applies the same ttl, so the ttl is never a cause. ``ok`` when only the leakage guard
+        changed values (the store working as designed; the count is what it prevented),
+        ``alert`` on rows landed later than ``allowed_lateness`` or a change neither
+        explains. An
         aggregation view counts the entity rows whose value differs from a naive aggregation
         of the window on event time alone (:mod:`store.audit.agg_leakage`).
     """

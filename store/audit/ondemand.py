@@ -75,6 +75,9 @@ class OnDemandResult:
     """Logged entity rows left out because a value does not fit its type (e.g. "abc" for a
     float): reported, never fatal."""
     malformed_example: str = ""
+    no_request_data: bool = False
+    """Skipped only because the view needs request data and none is logged (nothing to see:
+    its inputs are audited in their own views); any other skip is a warning."""
 
 
 def full_name(view: str, feature: str) -> str:
@@ -152,6 +155,7 @@ def audit_on_demand(
         rows = [r for r in requests or [] if all(k in r for k in join_keys)]
         if not rows:
             names = ", ".join(request)
+            result.no_request_data = True
             result.skipped = (
                 f"needs request data ({names}): the served-feature log holds no request of "
                 f"{view.name} that carries it; the sources ({', '.join(sorted(views))}) are "

@@ -236,6 +236,25 @@ def _malformed_row(view: str, n: int, example: str) -> Row:
     return {"view": view, "feature": "*", "status": "warn", "count": 0, "note": note, "keys": 0}
 
 
+def _skipped_row(od: OnDemandResult) -> Row:
+    """The row of an on-demand view that was not compared. Nothing is wrong only when it needs
+    request data and none is logged (its inputs are compared in their own views' rows); any
+    other reason, or logged requests that fit no type, means the audit could not look: warn."""
+    quiet = od.no_request_data and not od.malformed
+    note = f"not compared: {od.skipped}"
+    if od.malformed:
+        note += (
+            f"; {od.malformed} logged request(s) not compared: a value does not fit its type "
+            f"(first: {od.malformed_example})"
+        )
+    status: Status = "ok" if quiet else "warn"
+    count = 0 if quiet else max(od.malformed, 1)
+    return {"view": od.view.name, "feature": "*", "status": status, "count": count} | {
+        "note": note,
+        "keys": 0,
+    }
+
+
 def parity_audit(
     offline: OfflineEngine,
     online: OnlineStore,
@@ -259,8 +278,10 @@ def parity_audit(
         view and feature (``*`` for whole-row classes), examples with key, values and times.
         Alert on any difference except rows pushed after ``T`` and expired keys not yet evicted.
         Aggregation views are read online at ``T`` and compared with the training frame at
-        ``T`` (:mod:`store.audit.agg_parity`); an on-demand view that cannot be compared gets
-        a ``warn`` row saying why.
+        ``T`` (:mod:`store.audit.agg_parity`). An on-demand view that cannot be compared
+        gets a row saying why: ``ok`` only when it needs request data and the served log
+        holds none; ``warn`` (with the count) for logged requests that fit no type or any
+        other reason.
     """
     from store.audit.agg_parity import audit_aggregation
 
@@ -282,18 +303,8 @@ def parity_audit(
     for od in on_demand:
         if od.skipped is not None:
             skipped.append(f"{od.view.name}: {od.skipped}")
-            rows.append(
-                {
-                    "view": od.view.name,
-                    "feature": "*",
-                    # nothing is wrong: the function is the same on both sides, and its
-                    # inputs are compared in their own views' rows; the note says why
-                    "status": "ok",
-                    "count": 0,
-                    "note": f"not compared: {od.skipped}",
-                    "keys": 0,
-                }
-            )
+            row = _skipped_row(od)
+            rows.append(row)
             counts[od.view.name] = {"not compared": 1}
             continue
         if od.malformed:
@@ -326,11 +337,17 @@ def parity_audit(
                 }
             )
     rows += malformed
+    # A skip for a reason worth a look, or logged values that fit no type: a warning.
+    flagged = [r for r in rows if isinstance(r, dict) and r["status"] == "warn"]
+    warned = list(dict.fromkeys(str(r["view"]) for r in flagged))
     # Logged values that fit no type are a data problem worth a look, not a difference.
-    status = "alert" if differences else ("warn" if malformed else "ok")
+    status = "alert" if differences else ("warn" if warned else "ok")
     headline = f"{differences:,} differences in {total_keys:,} keys"
-    if malformed:
-        headline += f"; malformed served-log values in {len(malformed)} view(s) (see notes)"
+    if warned:
+        headline += (
+            f"; {len(warned)} on-demand view(s) with malformed served-log values or not "
+            f"compared for a reason worth a look ({', '.join(warned)}; see notes)"
+        )
     if skipped:
         headline += f"; {len(skipped)} on-demand view(s) not compared (see their notes)"
     summary: dict[str, Any] = {"headline": headline, "keys": total_keys}

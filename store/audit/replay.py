@@ -72,12 +72,12 @@ def smape(a: float, b: float) -> float:
 
 def _entity_table(
     columns: Mapping[str, pa.DataType], log: pa.Table
-) -> tuple[pa.Table, list[int], str]:
+) -> tuple[pa.Table, list[int], int, str]:
     """Unique (entity row, read time) pairs of ``log`` as an entity frame of ``columns`` (join
     keys and, for an on-demand view, its request data, from the logged entity row), each
     log row's index into it, and a note on logged values that fit no type (converted by the
     one conversion of user values; one that does not convert is replayed as null and counted:
-    reported, never fatal)."""
+    a warning, never fatal), with their count."""
     times = pc.coalesce(log.column("read_at"), log.column("request_time")).to_pylist()
     index: dict[tuple[str, datetime], int] = {}
     where = []
@@ -98,7 +98,7 @@ def _entity_table(
     arrays = {k: pa.array(v, type=columns[k]) for k, v in cols.items()}
     arrays["event_timestamp"] = pa.array(stamps, pa.timestamp("us", tz="UTC"))
     note = f"{bad} logged value(s) fit no type, replayed as null (first: {first})" if bad else ""
-    return pa.table(arrays), where, note
+    return pa.table(arrays), where, bad, note
 
 
 def _cause(status: str, version: str, current: str, served_e: Any, offline_e: Any) -> str:
@@ -142,7 +142,7 @@ def audit_view(
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], dict[str, int]]:
     """Rows (one per feature), examples and counts by cause of one view's served values."""
     features = sorted(set(log.column("feature").to_pylist()) & set(view.types))
-    entities, where, malformed = _entity_table(view.columns, log)
+    entities, where, bad, malformed = _entity_table(view.columns, log)
     frame = offline_fn(entities, [f"{view.name}:{f}" for f in features])
     offline_e: list[Any] | None = None
     rows, examples, counts = [], [], dict.fromkeys(CAUSES, 0)
@@ -215,8 +215,9 @@ def audit_view(
         rows.append(row | {c: k for c, k in by_cause.items() if k})
         for c, k in by_cause.items():
             counts[c] += k
-    if malformed and rows:
-        rows[0]["note"] = malformed
+    if bad and rows:  # a null replayed for a bad key can "match": the audit cannot vouch
+        rows[0] |= {"note": malformed, "malformed": bad}
+        rows[0]["status"] = worst([rows[0]["status"], "warn"])
     return rows, examples, counts
 
 
@@ -269,6 +270,9 @@ def replay_audit(
         mismatched += sum(by_cause.values())
     status = worst([r["status"] for r in rows if isinstance(r, dict)])
     headline = f"{mismatched:,} of {served:,} served values differ from the offline replay"
+    bad = sum(int(r.get("malformed", 0)) for r in rows if isinstance(r, dict))
+    if bad:
+        headline += f"; {bad:,} logged key/request value(s) fit no type (replayed as null)"
     return AuditReport(
         kind="replay",
         status=status,

@@ -223,11 +223,16 @@ def on_demand_rows(
         keys |= v.join_keys
     types = keys | {f.name: f.type for f in view.request_fields}
     # Logged request data converted by the one conversion; rows that fit no type are left
-    # out (the parity audit reports them).
-    rows, _, _ = convert_rows(rows, types)
+    # out and counted: a warning here too, never a silent drop.
+    rows, bad, first = convert_rows(rows, types)
+    malformed: list[dict[str, Any]] = []
+    if bad:
+        note = f"{bad} logged request(s) not checked: a value does not fit its type ({first})"
+        row = base | {"feature": "*", "status": "warn", "count": bad, "note": note}
+        malformed.append(row | {"source_mismatch": False, "reasons": [note]})
     if not rows:
-        note = "not checked: no logged request whose values fit their types"
-        row = base | {"feature": "*", "status": "ok", "count": 0, "note": note}
+        note = f"not checked: no logged request whose values fit their types ({first})"
+        row = base | {"feature": "*", "status": "warn", "count": bad, "note": note}
         row |= {"source_mismatch": False, "not_checked": True, "reasons": [note]}
         return [row], []
     entity = {c: pa.array([r[c] for r in rows], t.arrow) for c, t in types.items()}
@@ -275,7 +280,7 @@ def on_demand_rows(
                 "input": f"{len(rows)} training-frame rows at {at.isoformat()}",
             }
         )
-    return result, examples
+    return result + malformed, examples
 
 
 def _output_check(out: pd.DataFrame, f: Field) -> tuple[str | None, list[str]]:

@@ -51,7 +51,7 @@ local cur = redis.call('HGET', KEYS[1], ARGV[1])
 if cur then
   local sep = string.find(cur, '|', 1, true)
   if sep and string.sub(cur, sep + 1) == ARGV[3]
-     and tonumber(string.sub(cur, 1, sep - 1)) >= tonumber(ARGV[2]) then
+     and tonumber(string.sub(cur, 1, sep - 1)) > tonumber(ARGV[2]) then
     return 1
   end
 end
@@ -203,7 +203,8 @@ class OnlineStore(_Base):
 
         A compare-and-set in Redis, like the values: the committed watermark of a version never
         moves backwards. Returns False (and changes nothing) when the same version is already
-        committed at ``as_of`` or later; a new version's watermark replaces the old one's.
+        committed at a *later* time; the same ``as_of`` again is an idempotent rerun (True); a
+        new version's watermark replaces the old one's.
         """
         micros = str(to_micros(as_of))
         with translate(self._resolve_url()):

@@ -44,3 +44,29 @@ def test_cells_show_no_raw_lists_or_dicts() -> None:
     body = page.split("</style>")[1]
     assert "[]" not in body and "{" not in body
     assert "<th>empty</th>" not in page  # a column empty in every row is left out
+
+
+def test_every_command_a_next_step_names_parses_as_written() -> None:
+    # `parity materialize` without its END argument was advised, and fails with a usage error.
+    import re
+
+    import click
+    import typer
+
+    from store.audit.advice import DRIFT, DRIFT_DEFAULT
+    from store.cli import app
+
+    root = typer.main.get_command(app)
+    texts = [t for steps in STEPS.values() for t in steps.values()]
+    commands = {
+        c
+        for t in [*texts, *DRIFT.values(), DRIFT_DEFAULT]
+        for c in re.findall(r"`(parity [^`]*)`", t)
+    }
+    assert any(c.startswith("parity materialize ") for c in commands), commands
+    for command in commands:
+        args = command.split()[1:]
+        group: click.Command = root
+        while isinstance(group, click.Group) and args and args[0] in group.commands:
+            group = group.commands[args.pop(0)]
+        group.make_context(command, list(args))  # raises a UsageError if it does not parse

@@ -240,3 +240,31 @@ def test_unusual_or_malformed_logged_request_data_is_reported_never_fatal(
     for audit in (fs.audit_schema, fs.audit_replay):
         assert audit().status in ("ok", "warn", "alert")
     fs.close()
+
+
+def test_every_logged_request_malformed_is_a_warning_not_ok(tmp_path: Path, redis_url: str) -> None:
+    # Partly malformed warned, but all malformed skipped the view before the check: exit 0.
+    fs, t0 = make_agg_store(tmp_path, redis_url, "aggallbad")
+    served = fs.get_online_features(["ratio"], [{"user_id": 1, "x": 2.0}], now=t0)
+    writer = ServedLogWriter(fs.data_dir / SERVED_DIR)
+    writer.start()
+    writer.record(served, request_id="r1", request_time=t0)
+    writer.close()
+    [log] = sorted((fs.data_dir / SERVED_DIR).iterdir())
+    record = json.loads(log.read_text().splitlines()[0])
+    record["entities"]["x"] = ["abc"]
+    log.write_text(json.dumps(record) + "\n")
+    report = fs.audit_parity(["ratio"])
+    ratio = _rows(report, "ratio")["*"]
+    assert report.status == "warn", report.summary
+    assert ratio["status"] == "warn" and ratio["count"] == 1, ratio
+    assert "'abc'" in ratio["note"], ratio
+    schema = fs.audit_schema(["ratio"])
+    assert schema.status == "warn", schema.summary
+    assert any("'abc'" in str(r.get("note")) for r in schema.rows if isinstance(r, dict))
+    # Only unreadable records in the log: no request to compare, but not a clean "ok" either.
+    log.write_text(json.dumps({"request_id": "r3", "features": "not a list"}) + "\n")
+    report = fs.audit_parity(["ratio"])
+    assert report.status == "warn", report.summary
+    assert "could not be read" in _rows(report, "ratio")["*"]["note"]
+    fs.close()

@@ -50,3 +50,26 @@ def test_drift_audit_finds_the_shifted_feature_only(tmp_path: Path, redis_url: s
     served = fs.audit_drift(baseline)
     assert {r.feature: r.n_current for r in served.features} == {"amount": 40, "n": 40, "tier": 40}
     fs.close()
+
+
+def test_a_baseline_feature_serving_stopped_logging_is_a_warning(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Serving logs amount and n but no longer tier: drift passed without a word about it.
+    fs, _ = make_store(tmp_path, redis_url, "driftgone")
+    baseline = tmp_path / "train.parquet"
+    pq.write_table(_frame(1, 0.0), baseline)
+    writer = ServedLogWriter(fs.data_dir / "served", interval=0.01)
+    writer.start()
+    rows = [{"user_id": u} for u in range(1, 41)]
+    served = fs.get_online_features(["stats:amount", "stats:n"], rows)
+    writer.record(served, request_id="r", request_time=now())
+    writer.close()
+    report = fs.audit_drift(baseline)
+    assert report.status == "warn", report.summary
+    tier = report.feature("tier")
+    assert tier.status == "warn" and tier.n_current == 0 and "'tier'" in tier.reasons[0]
+    assert report.summary["absent"] == ["tier"]
+    assert "no values in the current data (warn): tier" in report.summary["headline"]
+    assert [r.feature for r in report.features if "absent" in r.flags] == ["tier"]
+    fs.close()

@@ -67,3 +67,27 @@ def test_replay_attributes_a_definition_change(tmp_path: Path, redis_url: str) -
     assert report.counts == {"stats": {DEFINITION: 30}}
     fs.close()
     fs2.close()
+
+
+def test_replay_warns_on_logged_keys_that_fit_no_type(tmp_path: Path, redis_url: str) -> None:
+    # A malformed logged key was replayed as null with only a note: a null served value then
+    # "matched" and the audit stayed OK.
+    import json
+
+    fs, _ = make_store(tmp_path, redis_url, "replaybad")
+    writer = ServedLogWriter(fs.data_dir / "served", interval=0.01)
+    writer.start()
+    response = fs.get_online_features(["stats"], [{"user_id": 999}])  # unknown: nulls served
+    writer.record(response, request_id="r1", request_time=now())
+    writer.close()
+    assert fs.audit_replay().status == "ok"
+    [log] = sorted((fs.data_dir / "served").iterdir())
+    record = json.loads(log.read_text().splitlines()[0])
+    record["entities"]["user_id"] = ["abc"]
+    log.write_text(json.dumps(record) + "\n")
+    report = fs.audit_replay()
+    assert report.status == "warn", report.rows
+    first = report.rows[0]
+    assert isinstance(first, dict) and first["malformed"] == 1 and "'abc'" in first["note"]
+    assert "1 logged key/request value(s) fit no type" in report.summary["headline"]
+    fs.close()
