@@ -6,10 +6,12 @@
 #   parity-entrypoint ARGS...        `exec parity ARGS...` (apply, audit, get, ...)
 #
 # Bootstrap, chosen by PARITY_BOOTSTRAP:
-#   example (default)  the repo's data folder has no sample data yet -> `parity quickstart`
-#                      (generates the example's sample data, applies, materializes into
-#                      Redis, audits); sample data present -> `parity apply` and
-#                      `parity materialize-incremental` (a new, empty Redis is filled again)
+#   example (default)  the baked-in example with no sample data yet (`parity quickstart
+#                      --check` passes) -> `parity quickstart` (generates the example's
+#                      sample data, applies, materializes into Redis, audits); anything else
+#                      (sample data present, or a repo of your own mounted at /repo) ->
+#                      `parity apply` and `parity materialize-incremental` (a new, empty
+#                      Redis is filled again; your data is never replaced)
 #   apply              `parity apply` and `parity materialize-incremental` (your own repo
 #                      with its own sources)
 #   none               nothing
@@ -36,13 +38,18 @@ bootstrap() {
     case "$mode" in
         none) return 0 ;;
         example)
+            # Only the baked-in example is bootstrapped with sample data; any other repo
+            # mounted at $repo (its own definitions, or data without sample.json) is applied.
             if [ ! -e "$data/sample.json" ]; then
-                say "no sample data in $data: running parity quickstart (about a minute)"
-                # An audit finding (exit 1) is reported by the quickstart; still serve.
-                status=0
-                "$parity" quickstart --repo "$repo" || status=$?
-                if [ "$status" -gt 1 ]; then exit "$status"; fi
-                return 0
+                if "$parity" quickstart --check --repo "$repo" >/dev/null 2>&1; then
+                    say "no sample data in $data: running parity quickstart (about a minute)"
+                    # An audit finding (exit 1) is reported by the quickstart; still serve.
+                    status=0
+                    "$parity" quickstart --repo "$repo" || status=$?
+                    if [ "$status" -gt 1 ]; then exit "$status"; fi
+                    return 0
+                fi
+                say "$repo is not the example (parity quickstart --check): no sample data"
             fi
             ;;
         apply) ;;

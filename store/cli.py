@@ -512,9 +512,17 @@ def quickstart(
             "--repo",
             "-r",
             help="The example feature repo to run in; default definitions/ (or the current "
-            "folder when it holds parity.yaml).",
+            "folder when it holds parity.yaml). Any other repo is refused (exit 2).",
         ),
     ] = None,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Only say whether the repo is the example the quickstart runs on (exit 0) "
+            "or not (exit 2); write nothing.",
+        ),
+    ] = False,
     fresh: Annotated[bool, typer.Option(help="Regenerate the sample data first.")] = False,
     plant_skew: Annotated[
         bool,
@@ -528,8 +536,10 @@ def quickstart(
 ) -> None:
     """Run the whole job on the example fraud repo: generate sample data, apply, build a
     training frame, materialize to Redis, read online, audit, and give a verdict. Exits 0
-    when every audit is OK, 1 when one alerts."""
-    from store.quickstart import run
+    when every audit is OK, 1 when one alerts. It runs only on the example (it defines
+    fraud_v2 and reads only the sample's files, and its data folder is empty or holds the
+    sample's sample.json): any other repo is refused with exit 2 and nothing is touched."""
+    from store.quickstart import check_example, run
 
     if repo is None:
         repo = Path("definitions") if not Path("parity.yaml").exists() else Path(".")
@@ -538,6 +548,10 @@ def quickstart(
             f"{repo} has no parity.yaml: run from Parity's top folder (the example repo is "
             "definitions/), or pass --repo"
         )
+    if check:
+        check_example(_store(repo))
+        console.print(f"{repo} is the example: `parity quickstart` runs on it.")
+        return
     result = run(repo, console, fresh=fresh, plant=plant_skew)
     raise typer.Exit(result.exit_code)
 

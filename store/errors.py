@@ -109,6 +109,11 @@ class AuditError(StoreError):
     """An audit could not be run."""
 
 
+class NotTheExampleError(StoreError):
+    """``parity quickstart`` was pointed at a repo that is not the example (it refuses to
+    write its sample data over anything else)."""
+
+
 def unknown_name(
     what: str,
     name: str,

@@ -20,24 +20,29 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
+from store.audit.leakage import CAUSES, GUARD, OTHER, WATERMARK
 from store.audit.report import AuditReport
+from store.definitions import ParquetSource
+from store.errors import NotTheExampleError
 from store.feature_store import FeatureStore
-from store.sample import PlantedData, entity_frame, generate, plant_skew
+from store.registry import load_definitions
+from store.sample import BACKFILL_VIEW, DRIFTED, PlantedData, entity_frame, generate, plant_skew
 from store.served_log import SERVED_DIR
 
 SERVICE = "fraud_v2"  # fraud_v1 + the window aggregations of user_txn_agg + txn_ratio
 MARKER = "sample.json"
 STALE_AFTER = timedelta(hours=1)
+#: what the sample generator writes at the top of the data folder (the example's sources)
 SAMPLE_FILES = (
     "transactions.parquet",
     "user_txn_stats",
     "user_profile.parquet",
     "merchant_risk.parquet",
-    SERVED_DIR,
-    "training_frame.parquet",
 )
 #: the online value :func:`tamper_online_value` overwrites: user 1's credit limit, as text
 TAMPERED_VIEW, TAMPERED_FEATURE, TAMPERED_KEY = "user_profile", "credit_limit", {"user_id": 1}
+#: what the example must define for the quickstart to run on it
+NEEDED_VIEWS = (TAMPERED_VIEW, BACKFILL_VIEW, DRIFTED[0])
 LIVE_ROWS = 1_000  # entity rows read online for the drift audit's "what is served now"
 
 
@@ -58,8 +63,14 @@ class QuickstartResult:
 def run(
     repo: Path, console: Console, *, fresh: bool = False, plant: bool = False
 ) -> QuickstartResult:
-    """Generate sample data (if needed), then apply, train, materialize, read and audit."""
+    """Generate sample data (if needed), then apply, train, materialize, read and audit.
+
+    Raises:
+        NotTheExampleError: ``repo`` is not the example (see :func:`check_example`); nothing
+            was written or deleted.
+    """
     fs = FeatureStore(repo)
+    check_example(fs)
     result = QuickstartResult(fs)
     step = _steps(console)
 
@@ -69,6 +80,7 @@ def run(
     if plant:
         end = datetime.fromisoformat(json.loads((fs.data_dir / MARKER).read_text())["end"])
         result.planted = plant_skew(fs.data_dir, entities, end)
+        _record_written(fs.data_dir, [result.planted.backfill_path])
         console.print(
             f"  planted: a late-landing backfill ({result.planted.backfill_rows} rows of "
             f"user_txn_stats landed now, days after their events) and a drifted feature "
@@ -130,14 +142,10 @@ def _sample_data(fs: FeatureStore, console: Console, *, fresh: bool) -> bool:
     if reason is None:
         console.print(f"  using the sample data in {fs.data_dir} (--fresh to regenerate)")
         return False
-    for name in SAMPLE_FILES:  # a new sample replaces the old one, served log included
-        path = fs.data_dir / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+    _remove_sample(fs.data_dir, console)
     summary = generate(fs.data_dir)
     marker.write_text(json.dumps({"end": summary.end.isoformat()}))
+    _record_written(fs.data_dir, summary.files)
     console.print(
         f"  {reason}: wrote {len(summary.files)} Parquet files to {fs.data_dir}: "
         f"{summary.transactions:,} transactions, {summary.users:,} users, "
@@ -146,6 +154,89 @@ def _sample_data(fs: FeatureStore, console: Console, *, fresh: bool) -> bool:
         f"and {summary.corrected_rows:,} were corrected"
     )
     return True
+
+
+def check_example(fs: FeatureStore) -> None:
+    """Refuse to run anywhere but on the example: the quickstart writes sample data over the
+    sources, overwrites the training frame and empties the online views, so it runs only on
+    a repo that defines the example (the service, the views it plants defects into, each
+    reading a file the sample generator writes) and whose data folder is absent, empty, or
+    holds the sample's own marker file.
+
+    Raises:
+        NotTheExampleError: naming the repo, what is missing or in the way, and what to do.
+    """
+    what_to_do = (
+        "the quickstart runs only on the example fraud repo (it writes sample data and "
+        "empties the online views): run `parity quickstart --repo definitions` from a Parity "
+        "checkout, or copy definitions/parity.yaml and definitions/features.py to an empty "
+        "folder and run it there"
+    )
+    defs = load_definitions(fs.repo, skip=[fs.data_dir])  # not checked: no data yet, maybe
+    missing = [f"feature service {SERVICE!r}"] if SERVICE not in defs.services else []
+    missing += [f"feature view {v!r}" for v in NEEDED_VIEWS if v not in defs.views]
+    if missing:
+        raise NotTheExampleError(
+            f"{fs.repo} is not the example: it does not define {', '.join(missing)}; " + what_to_do
+        )
+    data = fs.data_dir.resolve()
+    for view in defs.views.values():
+        source = view.source
+        path = Path(source.path) if isinstance(source, ParquetSource) else None
+        if path is not None and not path.is_absolute():
+            path = (fs.repo / path).resolve()
+        if path is None or path.parent != data or path.name not in SAMPLE_FILES:
+            raise NotTheExampleError(
+                f"{fs.repo} is not the example: view {view.name!r} reads "
+                f"{getattr(source, 'path', type(source).__name__)}, not a file of the sample "
+                f"data ({', '.join(SAMPLE_FILES)} in {fs.data_dir}); " + what_to_do
+            )
+    if fs.data_dir.exists() and not (fs.data_dir / MARKER).exists():
+        held = sorted(p.name for p in fs.data_dir.iterdir())
+        if held:
+            shown = ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else "")
+            raise NotTheExampleError(
+                f"{fs.data_dir} holds data that is not the quickstart's sample ({shown}; no "
+                f"{MARKER}): the quickstart would overwrite it, so it does not run; " + what_to_do
+            )
+
+
+def _record_written(data_dir: Path, files: list[Path]) -> None:
+    """Add ``files`` to the marker's list of what the sample generator wrote (all it ever
+    deletes)."""
+    marker = data_dir / MARKER
+    state = json.loads(marker.read_text())
+    written = [*state.get("files", []), *(str(Path(f).relative_to(data_dir)) for f in files)]
+    marker.write_text(json.dumps(state | {"files": sorted(set(written))}))
+
+
+def _remove_sample(data_dir: Path, console: Console) -> None:
+    """Delete the files the sample generator wrote (listed in the marker) and nothing else;
+    the old sample's served log is moved aside (it logged values of the old data)."""
+    marker = data_dir / MARKER
+    if not marker.exists():
+        return
+    state = json.loads(marker.read_text())
+    if "files" not in state:  # a marker of an older version: the generator's own outputs
+        for name in SAMPLE_FILES:
+            if (data_dir / name).is_dir():
+                shutil.rmtree(data_dir / name)
+        state["files"] = [name for name in SAMPLE_FILES if (data_dir / name).is_file()]
+    for name in state["files"]:
+        path = (data_dir / name).resolve()
+        if path.is_file() and path.is_relative_to(data_dir.resolve()):
+            path.unlink()
+            for parent in path.parents:  # folders the generator made, once empty
+                if parent == data_dir.resolve() or any(parent.iterdir()):
+                    break
+                parent.rmdir()
+    served = data_dir / SERVED_DIR
+    if served.exists():
+        end = datetime.fromisoformat(state["end"])
+        aside = data_dir / f"{SERVED_DIR}-until-{end:%Y%m%dT%H%M%S}"
+        served.rename(aside)
+        console.print(f"  the old sample's served log moved to {aside}")
+    marker.unlink()
 
 
 def _leak_line(info: dict[str, Any]) -> str:
@@ -303,13 +394,7 @@ def _verdict(fs: FeatureStore, console: Console, result: QuickstartResult) -> No
     else:
         lines.append("Planted defects, and the audit that found each:")
         lines += [f"  {kind}: {_finding(by_kind[kind])}" for kind in by_kind]
-    prevented = leakage.summary["changed"]
-    lines.append(
-        f"Parity prevented {prevented:,} leaks: values a naive event-time join would have "
-        "put in this training frame although they were not available at the label's time. "
-        "For example:"
-    )
-    lines += [f"  - {_example_line(e)}" for e in _two_examples(leakage)]
+    lines += leakage_lines(leakage)
     keys = parity.summary["keys"]
     if parity.status == "ok":
         lines.append(f"Online equals offline: 0 differences in {keys:,} keys read back.")
@@ -334,13 +419,41 @@ def _verdict(fs: FeatureStore, console: Console, result: QuickstartResult) -> No
         console.print(line, soft_wrap=True, highlight=False)
 
 
+def leakage_lines(report: AuditReport) -> list[str]:
+    """The verdict's leakage lines: the leaks prevented are the leakage guard's count only
+    (values that had not landed at the label's time); values a naive join differs on for
+    another cause (landed later than allowed_lateness, unexplained) are said apart."""
+    by_cause = {c: sum(v.get(c, 0) for v in report.counts.values()) for c in CAUSES}
+    examples = _two_examples(report)
+    lines = [
+        f"Parity prevented {by_cause[GUARD]:,} leaks: values a naive event-time join would "
+        "have put in this training frame although they had not landed at the label's time."
+        + (" For example:" if examples else "")
+    ]
+    lines += [f"  - {_example_line(e)}" for e in examples]
+    others = []
+    if by_cause[WATERMARK]:
+        others.append(
+            f"{by_cause[WATERMARK]:,} values a naive join would take landed later than "
+            "allowed_lateness (a late backfill: the watermark rule drops them, and the leakage "
+            "audit alerts)"
+        )
+    if by_cause[OTHER]:
+        others.append(
+            f"{by_cause[OTHER]:,} values differ from a naive join for no known cause "
+            "(unexplained: the leakage audit alerts)"
+        )
+    lines += [f"Besides: {line}." for line in others]
+    return lines
+
+
 def _finding(report: AuditReport) -> str:
     colour = "red" if report.status == "alert" else "green"
     return f"[{colour}]{report.status}[/] — {report.summary.get('headline', '')}"
 
 
 def _two_examples(report: AuditReport) -> list[dict[str, Any]]:
-    found = [e for e in report.examples if "naive_event_ts" in e]
+    found = [e for e in report.examples if "naive_event_ts" in e and e["cause"] == GUARD]
     return found[:1] + [e for e in found if e["view"] != found[0]["view"]][:1] if found else []
 
 

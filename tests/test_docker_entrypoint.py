@@ -21,6 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from store.sample import generate
+
 from .conftest import free_port
 
 pytestmark = pytest.mark.docker
@@ -58,7 +60,12 @@ def _serve(repo: Path, env: dict[str, str]) -> tuple[str, dict[str, object]]:
         assert resp.status_code == 200, resp.text
     finally:
         proc.send_signal(signal.SIGTERM)  # exec'd: the signal reaches `parity serve` itself
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # by its pid: no server is left running
+            proc.communicate()
+            raise
     return err.decode(), resp.json()
 
 
@@ -81,6 +88,25 @@ def test_first_start_bootstraps_and_a_restart_refills_redis(tmp_path: Path, redi
     printed, body = _serve(repo, _env(repo, redis_url, 8))  # a new, empty Redis
     assert "running parity quickstart" not in printed and "applying" in printed
     assert _present(body)
+
+
+def test_a_repo_of_ones_own_is_applied_not_replaced(tmp_path: Path, redis_url: str) -> None:
+    """The default PARITY_BOOTSTRAP=example on a repo mounted at /repo that is not the
+    baked-in example (data of its own, no sample.json): no quickstart, its data untouched."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    for name in ("parity.yaml", "features.py"):
+        shutil.copy(ROOT / "definitions" / name, repo / name)
+    generate(repo / "data", users=20, merchants=5, days=3)  # "their" data: no sample.json
+    (repo / "data" / "served").mkdir()
+    (repo / "data" / "served" / "part-0.jsonl").write_text("{}\n")
+    before = {p: p.read_bytes() for p in (repo / "data").rglob("*") if p.is_file()}
+
+    printed, body = _serve(repo, _env(repo, redis_url, 10))
+    assert "running parity quickstart" not in printed, printed
+    assert "is not the example" in printed and "applying" in printed
+    assert _present(body) and not (repo / "data" / "sample.json").exists()
+    assert all(p.read_bytes() == data for p, data in before.items())
 
 
 def test_a_data_folder_it_cannot_write_is_an_error(tmp_path: Path, redis_url: str) -> None:

@@ -10,6 +10,7 @@ its planted defect. Marked ``e2e`` (about a minute): `pytest -m e2e`.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -25,7 +26,8 @@ import pytest
 from typer.testing import CliRunner
 
 from store.cli import app
-from store.online.embedded import stop_embedded
+from store.errors import OnlineStoreError
+from store.online.embedded import server_pid, stop_embedded
 from store.quickstart import TAMPERED_FEATURE, live_rows
 from store.sample import BACKFILL_VIEW, entity_frame
 
@@ -44,7 +46,13 @@ def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     try:
         yield root
     finally:
-        stop_embedded(root / "data")
+        pid = server_pid(root / "data")
+        try:
+            stop_embedded(root / "data")
+        except OnlineStoreError:
+            if pid is not None:
+                os.kill(pid, signal.SIGKILL)  # by its pid: no server is left running
+            raise
 
 
 def _serve_and_request(repo: Path) -> int:
@@ -70,9 +78,20 @@ def _serve_and_request(repo: Path) -> int:
         v1 = {"feature_service": "fraud_v1", "entities": {"user_id": [1, 2], "merchant_id": [3, 4]}}
         assert httpx.post(f"{url}/get-online-features", json=v1, timeout=30).status_code == 200
     finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(60)
+        _stop(proc)
     return len(rows)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGINT (the served log is flushed); a server that does not stop in time is killed by
+    its pid, so no test leaves one running."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise
 
 
 def _wait_ready(proc: subprocess.Popen[bytes], url: str) -> None:

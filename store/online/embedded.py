@@ -157,7 +157,22 @@ def _config(data_dir: Path) -> str:
         "appendfsync": "everysec",
         "save": "",
     }
+    for value in (settings["dir"], settings["unixsocket"]):
+        _check_conf_path(value)
     return "".join(f'{k} "{v}"\n' for k, v in settings.items())
+
+
+def _check_conf_path(path: str) -> None:
+    """redis.conf quotes values in "...": a path holding a quote, a backslash or a line break
+    would end the value early (or start a directive of its own), so it is refused."""
+    bad = sorted({c for c in path if c in '"\\\r\n'})
+    if bad:
+        raise OnlineStoreError(
+            f"the embedded redis-server cannot use the folder {path!r}: its path holds "
+            f"{', '.join(repr(c) for c in bad)}, which redis.conf cannot quote; move the "
+            "repo's data_dir to a path without quotes, backslashes or line breaks, or set "
+            "online.url in parity.yaml / PARITY_REDIS_URL to a Redis of your own"
+        )
 
 
 def ensure_embedded(data_dir: Path, *, timeout: float = 10.0) -> str:

@@ -30,6 +30,18 @@ def _pid(data_dir: Path) -> int:
     return int((redis_dir(data_dir) / "redis.pid").read_text())
 
 
+def _stop(data_dir: Path) -> None:
+    """Stop the test's server; one that does not stop is killed by its pid (never left)."""
+    pid_file = redis_dir(data_dir) / "redis.pid"
+    pid = int(pid_file.read_text()) if pid_file.exists() else None
+    try:
+        stop_embedded(data_dir)
+    except OnlineStoreError:
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        raise
+
+
 def test_start_reuse_persist_stop(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     try:
@@ -54,7 +66,7 @@ def test_start_reuse_persist_stop(tmp_path: Path) -> None:
         again.close()
         assert (redis_dir(data_dir) / "appendonlydir").is_dir()
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
 def test_concurrent_first_starts_share_one_server(tmp_path: Path) -> None:
@@ -65,7 +77,7 @@ def test_concurrent_first_starts_share_one_server(tmp_path: Path) -> None:
         assert len(urls) == 1
         os.kill(_pid(data_dir), 0)  # exactly one pid file, naming a live server
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
 def test_deep_data_dir_gets_a_short_socket(tmp_path: Path) -> None:
@@ -75,7 +87,7 @@ def test_deep_data_dir_gets_a_short_socket(tmp_path: Path) -> None:
         assert len(str(socket_path(data_dir))) <= 100 and url.startswith("unix://")
         assert is_running(data_dir)
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
 def test_restarts_after_the_server_was_killed(tmp_path: Path) -> None:
@@ -94,7 +106,7 @@ def test_restarts_after_the_server_was_killed(tmp_path: Path) -> None:
         ensure_embedded(data_dir)
         assert is_running(data_dir) and _pid(data_dir) != pid
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
 @pytest.fixture
@@ -122,13 +134,15 @@ def test_deep_data_dir_socket_is_in_a_private_directory(tmp_path: Path, own_tmp:
         assert info.st_uid == os.geteuid() and stat.S_IMODE(info.st_mode) == 0o700
         assert socket_path(data_dir).lstat().st_uid == os.geteuid()
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
-def test_the_runtime_dir_is_used_when_it_is_private(tmp_path: Path, own_tmp: Path) -> None:
+def test_the_runtime_dir_is_used_when_it_is_private(
+    tmp_path: Path, own_tmp: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     runtime = tmp_path / "run"
     runtime.mkdir(mode=0o700)
-    os.environ["XDG_RUNTIME_DIR"] = str(runtime)  # restored by own_tmp's monkeypatch
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(runtime))  # restored (or removed) after the test
     assert socket_path(_deep(tmp_path)).parent == runtime / "parity"
     runtime.chmod(0o755)  # not private: not used
     assert socket_path(_deep(tmp_path)).parent == own_tmp / f"parity-{os.geteuid()}"
@@ -178,7 +192,7 @@ def test_data_files_are_private_under_umask_022(tmp_path: Path) -> None:
         ensure_embedded(data_dir)  # and a second start
     finally:
         os.umask(old)
-        stop_embedded(data_dir)
+        _stop(data_dir)
     folder = redis_dir(data_dir)
     found = [folder, *folder.rglob("*")]
     assert any(p.name.endswith(".aof") for p in found)
@@ -211,7 +225,7 @@ def test_fresh_machine_runs_the_bundled_server(
         assert "valkey_version" in client.info("server")  # the bundled server, not the PATH's
         client.close()
     finally:
-        stop_embedded(data_dir)
+        _stop(data_dir)
 
 
 def test_a_server_on_the_path_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,3 +236,15 @@ def test_a_server_on_the_path_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     (folder / "redis-server").symlink_to(system)
     monkeypatch.setenv("PATH", str(folder))
     assert server_binary() == folder / "redis-server"
+
+
+@pytest.mark.parametrize("name", ['da"ta', "da\\ta", "da\nta", "da\rta"])
+def test_a_path_redis_conf_cannot_quote_is_refused(tmp_path: Path, name: str) -> None:
+    """A quote, backslash or line break in the data path would end the quoted value in
+    redis.conf early or inject a directive: refused with the path named, nothing started."""
+    data_dir = tmp_path / name / "data"
+    with pytest.raises(OnlineStoreError, match="cannot use the folder") as err:
+        ensure_embedded(data_dir)
+    assert repr(str(redis_dir(data_dir))) in str(err.value)
+    assert not (redis_dir(data_dir) / "redis.pid").exists()
+    assert not is_running(data_dir)
