@@ -661,7 +661,8 @@ class FeatureStore:
                 columns |= {k: t.arrow for k, t in defs.view(ref.view).join_keys.items()}
             columns |= {f.name: f.type.arrow for f in odfv.request_fields}
             types = {f.name: f.type for f in odfv.fields}
-            return ReplayView(name, odfv.version, types, columns)
+            sources = [defs.view(r.view) for r in self.resolve(odfv.sources)]
+            return ReplayView(name, odfv.version, types, columns, None, self._mark_of(sources))
         view = defs.view(name)
         version = versions[name]
         columns = {k: t.arrow for k, t in view.join_keys.items()}
@@ -670,8 +671,19 @@ class FeatureStore:
         def chosen(entities: pa.Table) -> list[Any]:
             return choices(self.offline, view, entities).column(GUARDED[0]).to_pylist()  # type: ignore[no-any-return]
 
-        windowed = isinstance(view, AggregationView)
-        return ReplayView(name, version, types, columns, None if windowed else chosen)
+        if isinstance(view, AggregationView):
+            return ReplayView(name, version, types, columns, None, self._mark_of([view]))
+        return ReplayView(name, version, types, columns, chosen)
+
+    def _mark_of(self, views: Sequence[FeatureView]) -> Callable[[], datetime | None]:
+        """The latest committed materialization watermark of ``views`` (None if one has none),
+        read only when the replay needs it."""
+
+        def mark() -> datetime | None:
+            marks = [self.online.get_watermark(v) for v in views]
+            return None if any(m is None for m in marks) else max(m[0] for m in marks if m)
+
+        return mark
 
     def audit_drift(
         self,
