@@ -383,7 +383,10 @@ def features(
 
 @redis_app.command("status")
 def redis_status(repo: RepoOpt = Path(".")) -> None:
-    """Say which Redis the repo uses and whether it answers (never starts or stops it)."""
+    """Say which Redis the repo uses and whether it answers (never starts or stops it).
+
+    The exit code is the state, as `systemctl is-active` does: 0 it answers, 1 it does not
+    (a problem found: the online store is down), 2 an error (no parity.yaml, bad config)."""
     store = _store(repo)
     up, where = store.online.status()
     if up:
@@ -412,7 +415,8 @@ def serve(
     access_log: Annotated[bool, typer.Option(help="Log one line per request.")] = False,
 ) -> None:
     """Run the feature server (Feast-compatible HTTP API) for the repo until interrupted.
-    Apply and materialize first; see docs/server.md for the endpoints."""
+    Apply and materialize first; see docs/server.md for the endpoints. Ctrl-C or SIGTERM is
+    its normal end: a graceful shutdown, exit 0."""
     from store.server.run import serve as run_server
 
     run_server(repo, host, port, workers, access_log=access_log)

@@ -150,7 +150,10 @@ def leakage(
 def schema(
     repo: RepoOpt = Path("."),
     view: ViewsOpt = None,
-    sample: Annotated[int, typer.Option(help="Online keys read per view.")] = 1000,
+    sample: Annotated[
+        int | None,
+        typer.Option(help="Read this many online keys per view, chosen by key hash; default all."),
+    ] = None,
     json_path: JsonOpt = None,
     html: HtmlOpt = None,
     webhook: HookOpt = None,

@@ -1,8 +1,10 @@
 """What every ``parity`` command shares: exit codes and the ``--features`` argument.
 
 Exit codes are a promise: 0 ok, 1 an audit or validation found a problem, 2 bad usage, bad
-input or any error. A library error is printed as one red line; anything unexpected too (with
-its type), never a traceback with exit code 1. ``PARITY_DEBUG=1`` prints the traceback as well.
+input or any error; an interrupted command (Ctrl-C, an aborted prompt) is 2 with one line
+``error: interrupted``, never click's 1 (which would read as "a problem found"). A library
+error is printed as one red line; anything unexpected too (with its type), never a traceback
+with exit code 1. ``PARITY_DEBUG=1`` prints the traceback as well.
 """
 
 from __future__ import annotations
@@ -35,7 +37,9 @@ class ErrorHandlingGroup(TyperGroup):
     def invoke(self, ctx: Any) -> Any:  # Any: typer's vendored click Context
         try:
             return super().invoke(ctx)
-        except (typer.Exit, typer.Abort, typer.TyperException):
+        except (KeyboardInterrupt, typer.Abort) as exc:  # Ctrl-C; click would exit 1
+            raise fail("interrupted") from exc
+        except (typer.Exit, typer.TyperException):
             raise  # the CLI's own: usage errors exit 2, typer.Exit keeps its code
         except StoreError as exc:
             raise fail(_escape(str(exc))) from exc

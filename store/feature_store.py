@@ -581,13 +581,14 @@ class FeatureStore:
         return leakage_audit(self.offline, by_view, entity_df, on_demand=on_demand)
 
     def audit_schema(
-        self, views: Sequence[str] | None = None, *, sample: int = 1000
+        self, views: Sequence[str] | None = None, *, sample: int | None = None
     ) -> AuditReport:
         """Declared types vs source files vs online payloads, and unseen categories.
 
         Args:
             views: view names; default every applied view.
-            sample: online keys read per view.
+            sample: online keys read per view, chosen by a stable key hash (as the parity
+                audit's); default every key.
         """
         from store.audit.schema import schema_audit
         from store.audit.schema_views import check_on_demand
@@ -660,7 +661,8 @@ class FeatureStore:
                 columns |= {k: t.arrow for k, t in defs.view(ref.view).join_keys.items()}
             columns |= {f.name: f.type.arrow for f in odfv.request_fields}
             types = {f.name: f.type for f in odfv.fields}
-            return ReplayView(name, odfv.version, types, columns)
+            sources = [defs.view(r.view) for r in self.resolve(odfv.sources)]
+            return ReplayView(name, odfv.version, types, columns, None, self._mark_of(sources))
         view = defs.view(name)
         version = versions[name]
         columns = {k: t.arrow for k, t in view.join_keys.items()}
@@ -669,8 +671,19 @@ class FeatureStore:
         def chosen(entities: pa.Table) -> list[Any]:
             return choices(self.offline, view, entities).column(GUARDED[0]).to_pylist()  # type: ignore[no-any-return]
 
-        windowed = isinstance(view, AggregationView)
-        return ReplayView(name, version, types, columns, None if windowed else chosen)
+        if isinstance(view, AggregationView):
+            return ReplayView(name, version, types, columns, None, self._mark_of([view]))
+        return ReplayView(name, version, types, columns, chosen)
+
+    def _mark_of(self, views: Sequence[FeatureView]) -> Callable[[], datetime | None]:
+        """The latest committed materialization watermark of ``views`` (None if one has none),
+        read only when the replay needs it."""
+
+        def mark() -> datetime | None:
+            marks = [self.online.get_watermark(v) for v in views]
+            return None if any(m is None for m in marks) else max(m[0] for m in marks if m)
+
+        return mark
 
     def audit_drift(
         self,

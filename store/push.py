@@ -160,8 +160,9 @@ def push_rows(
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     push_id = _push_id(push_id)
-    given = _as_table(rows, view.name, [offline.source_schema(view)])
-    table = _prepare(offline, view, given, mode, now)
+    schema = offline.source_schema(view)  # once per push: it reads every source/push file
+    given = _as_table(rows, view.name, [schema])
+    table = _prepare(offline, view, schema, given, mode, now)
     return _commit(offline, online, view, version, table, mode, now, push_id)
 
 
@@ -185,15 +186,17 @@ def push_to_views(
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     push_id = _push_id(push_id)
+    # Once per view and push: each reads the schemas of every source and push file.
     schemas = [offline.source_schema(view) for view, _ in views]
     table = _as_table(rows, f"push source {name!r}", schemas)
     known = {FEAST_CREATED, FEAST_EVENT}
     prepared = []
-    for view, version in views:
-        schema = offline.source_schema(view)
+    for (view, version), schema in zip(views, schemas, strict=True):
         known |= set(schema.names)
         keep = [c for c in table.column_names if c in {*schema.names, FEAST_CREATED, FEAST_EVENT}]
-        prepared.append((view, version, _prepare(offline, view, table.select(keep), mode, now)))
+        prepared.append(
+            (view, version, _prepare(offline, view, schema, table.select(keep), mode, now))
+        )
     unknown = [c for c in table.column_names if c not in known]
     if unknown:
         raise PushError(
@@ -205,7 +208,12 @@ def push_to_views(
 
 
 def _prepare(
-    offline: OfflineEngine, view: FeatureView, table: Columns, mode: PushMode, now: datetime
+    offline: OfflineEngine,
+    view: FeatureView,
+    schema: pa.Schema,
+    table: Columns,
+    mode: PushMode,
+    now: datetime,
 ) -> pa.Table:
     """The rows as the view's source types, with their created timestamps; or PushError."""
     source = view.source
@@ -225,7 +233,6 @@ def _prepare(
             f"push to {view.name!r}: an aggregation view's online tiles are computed from its "
             "offline rows, so it cannot be pushed online only; push with to='online_and_offline'"
         )
-    schema = offline.source_schema(view)
     return _conform(table, schema, view, _partition_columns(offline, view), now)
 
 
@@ -276,7 +283,10 @@ def _id_record(folder: Path, push_id: str) -> Iterator[_IdRecord]:
     ids = folder / IDS_DIR
     ids.mkdir(parents=True, exist_ok=True)
     path = ids / hashlib.sha256(push_id.encode()).hexdigest()[:32]
+    created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    if created:
+        sync_dir(ids)  # the record's name survives a power loss, not only its content
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield _IdRecord(fd)
@@ -343,13 +353,24 @@ def _commit(
     if mode is PushMode.OFFLINE:
         return result(written=0, skipped_older=0, path=path, status=status)
     if isinstance(view, AggregationView):
-        # Tiles are recomputed from the source (absolute values, never increments) for the keys
-        # with a row visible from now: a retried or reordered push cannot count anything twice.
-        tiles = tiles_at(offline, view, now + _US, changed_since=now)
-        keys, stale = online.write_tiles(view, version, now + _US, tiles)
+        # The pushed keys' tiles are recomputed from the source (absolute values, never
+        # increments) as the offline rule gives them at the push's as_of, whatever the rows'
+        # created times: a retried or reordered push cannot count anything twice.
+        as_of = online_as_of(now)
+        tiles = tiles_at(offline, view, as_of, keys=table)
+        keys, stale = online.write_tiles(view, version, as_of, tiles)
         return result(written=keys, skipped_older=stale, path=path, status=status)
     written, skipped = _write_online(offline, online, view, version, path, now)
     return result(written=written, skipped_older=skipped, path=path, status=status)
+
+
+def online_as_of(now: datetime) -> datetime:
+    """The one time at which a push evaluates the offline rule for its online values (plain
+    and aggregation views alike): just after it landed, ``now + 1 µs``, so a value is online
+    only when the offline rule at a read at or after the push would give it. A row not yet
+    visible then (``availability_delay``, an event time after now) is not written by the push;
+    a later materialization brings it online."""
+    return now + _US
 
 
 def _write_online(
@@ -360,15 +381,14 @@ def _write_online(
     path: Path,
     now: datetime,
 ) -> tuple[int, int]:
-    """The offline rule over just the pushed rows in ``path``, read when they become
-    visible, compare-and-set online; returns (written, skipped as older)."""
+    """The offline rule over just the pushed rows in ``path`` at :func:`online_as_of`,
+    compare-and-set online; returns (written, skipped as older)."""
     source = view.source
     assert isinstance(source, ParquetSource)
     pushed = dataclasses.replace(
         view, name=f"{view.name}__pushed", source=dataclasses.replace(source, path=str(path))
     )
-    as_of = now + view.availability_delay + timedelta(microseconds=1)
-    values = snapshot(offline, pushed, as_of)
+    values = snapshot(offline, pushed, online_as_of(now))
     written = skipped = 0
     for batch in values:
         if batch.num_rows:
@@ -570,7 +590,18 @@ def _append(table: pa.Table, folder: Path, now: datetime, *, name: str | None = 
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)  # readers see the whole file or none of it
+    sync_dir(folder)  # and the rename survives a power loss
     return path
+
+
+def sync_dir(folder: Path) -> None:
+    """``fsync`` a directory, so the names created or renamed in it are durable (a file's own
+    fsync covers its content, not its directory entry)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _late_rows(table: pa.Table, view: FeatureView, event_col: str, now: datetime) -> int:

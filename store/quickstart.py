@@ -343,7 +343,7 @@ def _audit(
     live = _typed(fs, fs.get_online_features(SERVICE, live_rows(fs)))
     reports = [
         fs.audit_parity(),
-        fs.audit_schema(sample=100_000),
+        fs.audit_schema(),  # every online key (the default)
         fs.audit_leakage(entities, SERVICE),
         fs.audit_drift(frame_path, live),
     ]

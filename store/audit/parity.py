@@ -77,6 +77,15 @@ def key_hash(entity_key: bytes) -> int:
     return int.from_bytes(hashlib.blake2b(entity_key, digest_size=8).digest(), "big")
 
 
+def sample_limit(entity_keys: Sequence[bytes], sample: int | None) -> int | None:
+    """The stable sample of ``sample`` entity keys: every key whose :func:`key_hash` is at most
+    the returned limit (the same keys every run, whatever order SCAN returns them in); None
+    when every key is read."""
+    if sample is None or sample >= len(entity_keys):
+        return None
+    return sorted(key_hash(k) for k in entity_keys)[sample - 1]
+
+
 def materialized_at(online: OnlineStore, view: FeatureView, tally: _Tally) -> datetime | None:
     """The view's materialization watermark ``T``, or None (tallied as not materialized)."""
     mark = online.get_watermark(view)
@@ -103,11 +112,9 @@ def audit_view(
     ekeys = entity_keys_from_table(snap, view.join_keys).to_pylist() if snap.num_rows else []
     prefix, suffix = key_prefix(online.project), key_suffix(view.name)
     known = {prefix + k + suffix for k in ekeys}
-    hashes = [key_hash(k) for k in ekeys]
-    limit = None
-    if sample is not None and sample < len(ekeys):
-        limit = sorted(hashes)[sample - 1]
-        chosen = [i for i, h in enumerate(hashes) if h <= limit]
+    limit = sample_limit(ekeys, sample)
+    if limit is not None:
+        chosen = [i for i, k in enumerate(ekeys) if key_hash(k) <= limit]
         snap = snap.take(pa.array(chosen, pa.int64()))
         ekeys = [ekeys[i] for i in chosen]
     full = [prefix + k + suffix for k in ekeys]

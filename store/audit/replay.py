@@ -128,6 +128,11 @@ class ReplayView:
         chosen: for a view that chooses one source row per key, the chosen row's event time
             at each entity row (only to explain a mismatch); None for a window aggregation or
             an on-demand view.
+        materialized_at: for a window aggregation or an on-demand view, its committed
+            materialization watermark ``T`` (the latest of its sources' for an on-demand
+            view), or None; a mismatch whose served value equals the training frame's at
+            ``T`` (read after ``T``) is then put down to *not yet materialized*, as for a
+            plain view, instead of *value differs*.
     """
 
     name: str
@@ -135,6 +140,7 @@ class ReplayView:
     types: Mapping[str, ValueType]
     columns: Mapping[str, pa.DataType]
     chosen: Callable[[pa.Table], list[Any]] | None = None
+    materialized_at: Callable[[], datetime | None] | None = None
 
 
 def audit_view(
@@ -144,6 +150,7 @@ def audit_view(
     features = sorted(set(log.column("feature").to_pylist()) & set(view.types))
     entities, where, bad, malformed = _entity_table(view.columns, log)
     frame = offline_fn(entities, [f"{view.name}:{f}" for f in features])
+    at_mark = _values_at_mark(view, log, entities, where, frame, features, offline_fn)
     offline_e: list[Any] | None = None
     rows, examples, counts = [], [], dict.fromkeys(CAUSES, 0)
     for feature in features:
@@ -176,7 +183,11 @@ def audit_view(
             chosen_e = offline_e[pos]
             why = _cause(status, ver, current, served_e if status == "PRESENT" else None, chosen_e)
             if view.chosen is None and why in (LATE, NOT_MATERIALIZED) and status == "PRESENT":
-                why = VALUE  # a window or a computed value: no single row to date
+                # A window or a computed value has no single row to date: the value the
+                # training frame gives at the materialization watermark dates it instead.
+                then = at_mark.get(pos)
+                stale = then is not None and _bits(served) == _bits(then[feature])
+                why = NOT_MATERIALIZED if stale else VALUE
             by_cause[why] += 1
             if shown < MAX_EXAMPLES:
                 shown += 1
@@ -219,6 +230,48 @@ def audit_view(
         rows[0] |= {"note": malformed, "malformed": bad}
         rows[0]["status"] = worst([rows[0]["status"], "warn"])
     return rows, examples, counts
+
+
+def _values_at_mark(
+    view: ReplayView,
+    log: pa.Table,
+    entities: pa.Table,
+    where: list[int],
+    frame: pa.Table,
+    features: list[str],
+    offline_fn: OfflineFn,
+) -> dict[int, dict[str, Any]]:
+    """For a window or on-demand view, the training frame's values at its materialization
+    watermark ``T`` of the entity rows read after ``T`` whose served value differs from the
+    replay (one more batched call, only when there are such mismatches), by entity row."""
+    if view.chosen is not None or view.materialized_at is None:
+        return {}
+    suspects: set[int] = set()
+    for feature in features:
+        idx = pc.indices_nonzero(pc.equal(log.column("feature"), feature))
+        part = log.take(idx)
+        want = frame.column(f"{view.name}__{feature}").cast(view.types[feature].arrow)
+        wanted = want.to_pylist()
+        cols = (part.column(c).to_pylist() for c in ("status", "value"))
+        for i, status, text in zip(idx.to_pylist(), *cols, strict=True):
+            if status == "PRESENT" and _bits(_json(text)) != _bits(wanted[where[i]]):
+                suspects.add(where[i])
+    mark = view.materialized_at() if suspects else None
+    if mark is None:
+        return {}
+    times = entities.column("event_timestamp").to_pylist()
+    positions = sorted(p for p in suspects if times[p] > mark)
+    if not positions:
+        return {}
+    rows = entities.take(pa.array(positions, pa.int64()))
+    stamps = pa.array([mark] * len(positions), pa.timestamp("us", tz="UTC"))
+    column = rows.schema.get_field_index("event_timestamp")
+    rows = rows.set_column(column, "event_timestamp", stamps)
+    then = offline_fn(rows, [f"{view.name}:{f}" for f in features])
+    values = {
+        f: then.column(f"{view.name}__{f}").cast(view.types[f].arrow).to_pylist() for f in features
+    }
+    return {p: {f: values[f][j] for f in features} for j, p in enumerate(positions)}
 
 
 def replay_audit(

@@ -15,11 +15,13 @@ from typing import Any
 import pyarrow as pa
 
 from store.aggregation import AggregationView
+from store.audit.parity import key_hash, sample_limit
 from store.audit.report import AuditReport, Row, Status, worst
 from store.definitions import FeatureView
 from store.offline.engine import OfflineEngine, duck_errors
 from store.offline.sql import quote_ident
 from store.online.codec import decode
+from store.online.keys import key_prefix, key_suffix
 from store.online.store import OnlineStore
 from store.types import ValueType
 
@@ -35,6 +37,8 @@ _TAGS: dict[str, frozenset[bytes]] = {
 _LIST_ITEM = {"int32": b"i", "int64": b"i", "float64": b"d", "float32": b"f", "timestamp": b"t"}
 _LIST_ITEM |= {"string": b"s", "bool": b"b"}
 MAX_EXAMPLES = 5
+CHUNK = 5000
+"""Keys read back per batch (each batch one pipelined round trip)."""
 
 
 def payload_fits(payload: bytes, vtype: ValueType) -> bool:
@@ -74,14 +78,27 @@ def _categories(engine: OfflineEngine, view: FeatureView, feature: str) -> set[s
         con.close()
 
 
+def sampled_keys(
+    online: OnlineStore, view: FeatureView, sample: int | None
+) -> tuple[list[bytes], int]:
+    """The view's online keys to read, and how many it has: every key, or the stable sample
+    the parity audit takes (:func:`store.audit.parity.sample_limit`), never SCAN order."""
+    keys = online.scan_view(view)
+    head, tail = len(key_prefix(online.project)), len(key_suffix(view.name))
+    limit = sample_limit([k[head:-tail] for k in keys], sample)
+    if limit is None:
+        return keys, len(keys)
+    return [k for k in keys if key_hash(k[head:-tail]) <= limit], len(keys)
+
+
 def audit_view(
-    engine: OfflineEngine, online: OnlineStore, view: FeatureView, sample: int
+    engine: OfflineEngine, online: OnlineStore, view: FeatureView, sample: int | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows (one per feature) and examples of one view."""
     schema = engine.source_schema(view)
-    keys = online.scan_view(view)[:sample]
+    keys, total = sampled_keys(online, view, sample)
     names = [f.name.encode() for f in view.fields]
-    replies = online.read_raw(keys, names) if keys else []
+    replies = online.read_raw(keys, names, chunk_size=CHUNK) if keys else []
     rows, examples = [], []
     for j, f in enumerate(view.fields):
         status: Status = "ok"
@@ -142,6 +159,8 @@ def audit_view(
                 "reasons": reasons,
             }
         )
+    if rows:
+        rows[0] |= {"keys_read": len(keys), "keys_online": total}
     return rows, examples
 
 
@@ -157,7 +176,7 @@ def schema_audit(
     online: OnlineStore,
     views: Sequence[FeatureView],
     *,
-    sample: int = 1000,
+    sample: int | None = None,
     versions: Mapping[str, str] | None = None,
     on_demand: Sequence[tuple[str, list[dict[str, Any]], list[dict[str, Any]]]] = (),
 ) -> AuditReport:
@@ -167,7 +186,8 @@ def schema_audit(
         engine: the offline engine.
         online: the online store.
         views: the views to check.
-        sample: online keys read per view (the first SCAN finds).
+        sample: online keys read per view, chosen by the parity audit's stable key hash (the
+            same keys every run); default every key (read in pipelined batches).
         versions: applied version per aggregation view (its tiles are read back as served).
         on_demand: per on-demand view, its name, rows and examples
             (:func:`store.audit.schema_views.check_on_demand`).
@@ -205,13 +225,22 @@ def schema_audit(
     status = worst([r["status"] for r in rows if isinstance(r, dict)])
     skipped = sum(1 for r in rows if isinstance(r, dict) and r.get("not_checked"))
     problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok")
+    read = sum(int(r.get("keys_read", 0)) for r in rows if isinstance(r, dict))
+    online_keys = sum(int(r.get("keys_online", 0)) for r in rows if isinstance(r, dict))
     headline = f"{problems} of {len(rows) - skipped} features with schema problems"
+    headline += f"; {read:,} of {online_keys:,} online keys read"
     if skipped:
         headline += f"; {skipped} on-demand view(s) not checked"
     return AuditReport(
         kind="schema",
         status=status,
-        summary={"headline": headline, "features": len(rows), "problems": problems},
+        summary={
+            "headline": headline,
+            "features": len(rows),
+            "problems": problems,
+            "keys_read": read,
+            "keys_online": online_keys,
+        },
         rows=rows,
         examples=examples,
         counts=counts,

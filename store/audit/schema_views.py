@@ -24,7 +24,7 @@ import pyarrow as pa
 from store.aggregation import Aggregation, AggregationView
 from store.audit.agg_parity import decode_entity_key
 from store.audit.ondemand import logged_requests, source_keys
-from store.audit.schema import MAX_EXAMPLES, _categories, source_fits
+from store.audit.schema import CHUNK, MAX_EXAMPLES, _categories, sampled_keys, source_fits
 from store.convert import convert_rows
 from store.definitions import FeatureView, Field
 from store.errors import StoreError
@@ -76,30 +76,31 @@ def input_type(engine: OfflineEngine, view: AggregationView, agg: Aggregation) -
 
 
 def _online_values(
-    online: OnlineStore, view: AggregationView, version: str, sample: int, at: datetime
-) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
-    """Values read back for a sample of keys, and the keys whose tiles cannot be read."""
+    online: OnlineStore, view: AggregationView, version: str, sample: int | None, at: datetime
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]], int, int]:
+    """Values read back for every key (or the stable sample), the keys whose tiles cannot be
+    read, and how many keys were read of how many online."""
     head, tail = len(key_prefix(online.project)), len(key_suffix(view.name))
-    keys = [k[head:-tail] for k in online.scan_view(view)[:sample]]
-    rows = [decode_entity_key(k, view.join_keys) for k in keys]
+    full, total = sampled_keys(online, view, sample)
+    rows = [decode_entity_key(k[head:-tail], view.join_keys) for k in full]
     request = [ViewRead(view, version, view.feature_names)]
     values: dict[str, list[Any]] = {f: [] for f in view.feature_names}
     broken: list[dict[str, Any]] = []
-    if not rows:
-        return values, broken
-    try:
-        batches = [(rows, online.read(request, rows, at))]
-    except (ValueError, TypeError, KeyError, IndexError):
-        batches = []
-        for row in rows:  # find the keys whose tiles do not parse
-            try:
-                batches.append(([row], online.read(request, [row], at)))
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                broken.append({"key": row, "error": f"{type(exc).__name__}: {exc}"})
-    for _, result in batches:
-        for col in result.columns:
-            values[col.feature] += col.values
-    return values, broken
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        try:
+            batches = [online.read(request, chunk, at)]
+        except (ValueError, TypeError, KeyError, IndexError):
+            batches = []
+            for row in chunk:  # find the keys whose tiles do not parse
+                try:
+                    batches.append(online.read(request, [row], at))
+                except (ValueError, TypeError, KeyError, IndexError) as exc:
+                    broken.append({"key": row, "error": f"{type(exc).__name__}: {exc}"})
+        for result in batches:
+            for col in result.columns:
+                values[col.feature] += col.values
+    return values, broken, len(rows), total
 
 
 def _input_check(
@@ -122,12 +123,12 @@ def aggregation_rows(
     online: OnlineStore,
     view: AggregationView,
     version: str,
-    sample: int,
+    sample: int | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Rows (one per aggregation) and examples of one aggregation view."""
     mark = online.get_watermark(view)
     at = mark[0] if mark is not None else datetime.now(UTC)
-    values, broken = _online_values(online, view, version, sample, at)
+    values, broken, read, total = _online_values(online, view, version, sample, at)
     rows, examples = [], []
     for b in broken[:MAX_EXAMPLES]:
         examples.append({"view": view.name, "feature": "*", "class": "online type", **b})
@@ -183,6 +184,8 @@ def aggregation_rows(
                 "input": f"{agg.function}({agg.column})",
             }
         )
+    if rows:
+        rows[0] |= {"keys_read": read, "keys_online": total}
     return rows, examples
 
 
@@ -315,7 +318,7 @@ def check_on_demand(
     sources: Mapping[str, FeatureView],
     log: pa.Table | None,
     offline_fn: OfflineFn,
-    sample: int,
+    sample: int | None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Pick the sample (source keys, or logged requests for request data) and run
     :func:`on_demand_rows` on it at :func:`sample_time`."""

@@ -53,6 +53,7 @@ from store.offline.sql import (
 HOP = "__k"
 VIS_HOP = "__v"
 AT_HOP = "__f"
+_KEYS = "__only_keys"
 _RANK = f"[epoch_us({EVENT_TS}), epoch_us({CREATED_TS}), {plan.ID}]"
 # 2**128 - 2**103, halfway between the largest float32 and 2**128: doubles from there on
 # round to infinity (IEEE 754), where DuckDB's CAST raises an out-of-range error.
@@ -174,11 +175,12 @@ def final_values(view: AggregationView, a: str, b: str) -> dict[str, str]:
     return out
 
 
-def usable_rows(view: AggregationView, source: str) -> str:
-    """Rows that can ever count (keys and times set, lateness kept), with hops and inputs."""
+def usable_rows(view: AggregationView, source: str, only: str | None = None) -> str:
+    """Rows that can ever count (keys and times set, lateness kept), with hops and inputs;
+    with ``only`` (a relation of join-key columns), just the rows of those keys."""
     iv = view.input_view()
     hop_us = micros(view.hop)
-    cand = plan.candidates(iv, source)
+    cand = plan.candidates(iv, source, only)
     values = f"SELECT {plan.row_id()} AS {plan.ID}, {idents(iv.feature_names)} FROM ({source}) AS v"
     return (
         f"SELECT c.*, {idents(iv.feature_names, 'x')}, "
@@ -251,18 +253,24 @@ def aggregate_join(
 
 
 def online_tiles(
-    view: AggregationView, source: str, as_of: datetime, *, changed_since: datetime | None = None
+    view: AggregationView,
+    source: str,
+    as_of: datetime,
+    *,
+    changed_since: datetime | None = None,
+    only: str | None = None,
 ) -> str:
     """Per ``(key, k, v)`` the partial states of the rows visible at ``as_of`` (``vis_ts <
     as_of``), for every event hop a window read at or after ``as_of`` can still cover.
 
     With ``changed_since``, only keys with a row that became visible in
-    ``[changed_since, as_of)`` (ingestion order, so late rows are picked up).
+    ``[changed_since, as_of)`` (ingestion order, so late rows are picked up). With ``only``
+    (a relation of join-key columns), only those keys (a push: the keys it wrote).
     """
     hop_us = micros(view.hop)
     first = f"{floor_hop(f'epoch_us({ts_literal(as_of)})', hop_us)} - {view.max_hops}"
     cond = f"{VIS_TS} < {ts_literal(as_of)} AND {HOP} >= {first}"
-    rows = f"SELECT * FROM ({usable_rows(view, source)}) AS u WHERE {cond}"
+    rows = f"SELECT * FROM ({usable_rows(view, source, only)}) AS u WHERE {cond}"
     if changed_since is not None:
         keys = idents(view.join_keys)
         changed = (
@@ -282,15 +290,21 @@ def tiles_at(
     as_of: datetime,
     *,
     changed_since: datetime | None = None,
+    keys: pa.Table | None = None,
 ) -> pa.Table:
     """:func:`online_tiles` evaluated: what the online store keeps for ``view`` at ``as_of``.
 
-    One table (not a stream): a key's tiles are written together, as one replacement.
+    With ``keys`` (a table with the join-key columns), only those keys' tiles. One table (not
+    a stream): a key's tiles are written together, as one replacement.
     """
     con = engine.connect([view])
     try:
         source = engine.source_sql(view, con=con)
-        sql = online_tiles(view, source, as_of, changed_since=changed_since)
+        only = None
+        if keys is not None:
+            con.register(_KEYS, keys.select(list(view.join_keys)))
+            only = f"SELECT DISTINCT {idents(view.join_keys)} FROM {_KEYS}"
+        sql = online_tiles(view, source, as_of, changed_since=changed_since, only=only)
         with duck_errors(f"feature view {view.name!r}: tiles at {as_of.isoformat()}"):
             table: pa.Table = con.sql(sql).to_arrow_table()
     finally:

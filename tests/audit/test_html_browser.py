@@ -79,7 +79,6 @@ def _audit(repo: Path, out: Path) -> dict[str, tuple[Path, dict[str, Any]]]:
     extra = {
         "drift": ["--baseline", str(data / "training_frame.parquet")],
         "leakage": ["--entities", str(entities), "-f", "fraud_v2"],
-        "schema": ["--sample", "100000"],
     }
     reports = {}
     for kind in KINDS:

@@ -59,3 +59,37 @@ def test_replay_refuses_an_unknown_view(tmp_path: Path, redis_url: str) -> None:
     with pytest.raises(FeatureNotFoundError, match=r"unknown view 'ag'.*did you mean 'agg'"):
         fs.audit_replay(views=["ag"])
     fs.close()
+
+
+def test_replay_of_a_window_read_before_its_new_row_was_materialized_warns(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # Materialized at T, a row lands after T, a read at t > T serves the value at T: not yet
+    # materialized (warn), as for a plain view, where it used to be "value differs" (alert).
+    from store.audit.replay import NOT_MATERIALIZED
+
+    from .repo import write_rows
+
+    fs, t0 = make_agg_store(tmp_path, redis_url, "replaylate")
+    row = {"user_id": 2, "amount": 100.0, "n": 1, "tier": "gold"}
+    row |= {"event_timestamp": t0 + timedelta(minutes=1), "created": t0 + timedelta(minutes=2)}
+    write_rows(tmp_path, "after", [row])
+    t = t0 + timedelta(minutes=5)
+    rows = [{"user_id": u, "x": 10.0 * u} for u in (1, 2, 3)]
+    _serve(fs, rows, ["agg:n_2h", "agg:amount_2h", "ratio"], t)
+    report = fs.audit_replay(views=["agg", "ratio"], min_match_rate=0.5)  # 1 of 3 rows is late
+    assert report.status == "warn", report.rows
+    assert report.counts == {
+        "agg": {NOT_MATERIALIZED: 2},
+        "ratio": {NOT_MATERIALIZED: 1},
+    }, report.counts
+    assert {e["key"] for e in report.examples} == {'{"user_id":2,"x":20.0}'}
+    # A tampered value read after T still alerts: it is not the value at T either.
+    edit_tiles(redis.Redis.from_url(redis_url), tile_key("replaylate", 3), 0, 99)
+    for f in (fs.data_dir / SERVED_DIR).iterdir():
+        f.unlink()
+    _serve(fs, rows, ["agg:n_2h"], t)
+    tampered = fs.audit_replay(views=["agg"], min_match_rate=0.5)
+    assert tampered.status == "alert"
+    assert tampered.counts == {"agg": {NOT_MATERIALIZED: 1, VALUE: 1}}, tampered.counts
+    fs.close()

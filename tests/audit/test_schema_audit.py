@@ -47,3 +47,29 @@ def test_type_rules() -> None:
         encode([1.0], ValueType.parse("list<float64>")), ValueType.parse("list<int64>")
     )
     assert not payload_fits(encode(1, ValueType("int64")), ValueType("float64"))
+
+
+def test_schema_reads_every_key_or_the_parity_key_hash_sample(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # The first 1,000 keys in SCAN order were read: a tampered key was found by chance.
+    from store.audit.parity import key_hash
+    from store.online.keys import key_prefix, key_suffix
+
+    from .repo import USERS
+
+    fs, _ = make_store(tmp_path, redis_url, "schemasample")
+    head, tail = len(key_prefix("schemasample")), len(key_suffix("stats"))
+    keys = sorted(fs.online.scan_view("stats"), key=lambda k: key_hash(k[head:-tail]))
+    assert len(keys) == USERS
+    client = redis.Redis.from_url(redis_url)
+    for key in (keys[0], keys[-1]):  # first and last in the stable hash order
+        client.hset(key, "tier", encode(1.5, ValueType("float64")))
+    full = fs.audit_schema()
+    assert full.counts == {"stats": {"online type": 2}}
+    assert f"{USERS} of {USERS} online keys read" in full.summary["headline"]
+    one = fs.audit_schema(sample=1)  # the key parity's sample=1 takes, whatever SCAN says
+    assert one.counts == {"stats": {"online type": 1}}
+    assert f"1 of {USERS} online keys read" in one.summary["headline"]
+    assert fs.audit_schema(sample=USERS - 1).counts == {"stats": {"online type": 1}}
+    fs.close()
