@@ -103,7 +103,13 @@ async def get_online_features(request: Request) -> Response:
             f"online store did not answer within {ctx.read_timeout:g}s"
         ) from None
     ctx.metrics.observe_response(response)
-    ctx.served.record(response, request_id=ctx.request_id(request), request_time=request_time)
+    sampled = ctx.served.sample_rate < 1.0
+    ctx.served.record(
+        response,
+        request_id=ctx.request_id(request),
+        request_time=request_time,
+        key_types=ctx.store.entity_columns(features) if sampled else None,
+    )
     meta = None
     if req.include_feature_view_version_metadata:
         number = ctx.store.registry.version_number
