@@ -313,7 +313,8 @@ def _commit(
     write.
     """
     assert isinstance(view.source, ParquetSource)
-    dropped = _late_rows(table, view, view.source.event_timestamp, now)
+    source = view.source
+    dropped = offline.late_rows(view, table, source.event_timestamp, source.created_timestamp)
     digest = _digest(table, view.source.created_timestamp)
     result = functools.partial(
         PushResult, view.name, table.num_rows, dropped_late=dropped, to=mode, push_id=push_id
@@ -602,10 +603,3 @@ def sync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _late_rows(table: pa.Table, view: FeatureView, event_col: str, now: datetime) -> int:
-    if view.allowed_lateness is None:
-        return 0
-    limit = pa.scalar(now - view.allowed_lateness, table.column(event_col).type)
-    return int(pc.sum(pc.less(table.column(event_col), limit)).as_py() or 0)

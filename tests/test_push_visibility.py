@@ -154,3 +154,43 @@ def test_an_idempotent_push_fsyncs_the_id_record_and_data_file_names(
     folder = push_dir(fs.offline.data_dir, "delayed")
     assert folder.resolve() in synced
     assert (folder / IDS_DIR).resolve() in synced
+
+
+LATE_MODULE = textwrap.dedent(
+    """
+    from datetime import timedelta
+    from store import Entity, FeatureView, Field, ParquetSource
+
+    user = Entity("user", join_keys={"user_id": "int64"})
+    stats = FeatureView(
+        name="stats",
+        entities=[user],
+        source=ParquetSource("data/txn", created_timestamp="created"),
+        fields=[Field("amount", "float64")],
+        allowed_lateness=timedelta(hours=6),
+    )
+    """
+)
+
+
+def test_late_rows_are_counted_by_the_offline_rule(tmp_path: Path, redis_url: str) -> None:
+    # Rule 3 is created - event <= allowed_lateness: with a given created time, an event 7 h
+    # old that landed 5 h ago is on time (kept offline), so the push must not call it late.
+    redis.Redis.from_url(redis_url).flushall()
+    (tmp_path / "data" / "txn").mkdir(parents=True)
+    seed = {
+        "user_id": pa.array([3], pa.int64()),
+        "event_timestamp": pa.array([NOW - timedelta(days=1)], TS),
+        "created": pa.array([NOW - timedelta(days=1)], TS),
+        "amount": pa.array([3.0], pa.float64()),
+    }
+    pq.write_table(pa.table(seed), tmp_path / "data/txn/a.parquet")
+    store = store_for(tmp_path, LATE_MODULE, redis_url)
+    store.apply()
+    event = NOW - timedelta(hours=7)
+    given = {"user_id": 1, "event_timestamp": event, "created": NOW - timedelta(hours=5)}
+    result = _push(store, "stats", [given | {"amount": 1.0}], NOW)
+    assert result.dropped_late == 0
+    assert _frame(store, ["stats:amount"], NOW + timedelta(seconds=1)) == [1.0]
+    landed_now = {"user_id": 2, "event_timestamp": event, "amount": 2.0}
+    assert _push(store, "stats", [landed_now], NOW).dropped_late == 1
