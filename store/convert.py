@@ -46,6 +46,11 @@ from store.types import ValueType
 _NONFINITE = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _NUMBER_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_FRACTION = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}[.,]([0-9]+)")
+_SUB_MICRO = (
+    "finer than a microsecond: timestamps are stored to the microsecond; round the value "
+    "(e.g. pandas' .dt.floor('us')) before handing it in"
+)
 _BOOL_TEXT = {"true": True, "false": False}
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _repr = reprlib.Repr()  # a bad value is quoted in the error, cut short
@@ -279,10 +284,13 @@ def _cast_whole(values: pa.Array, arrow: pa.DataType) -> pa.Array | None:
         cast = values.cast(arrow)  # safe: refuses truncation and overflow
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         return None
-    if pa.types.is_float32(arrow) and not pa.types.is_float32(values.type):
+    source, result = values, cast
+    while pa.types.is_list(result.type) or pa.types.is_large_list(result.type):
+        source, result = source.flatten(), result.flatten()  # list items, checked the same
+    if pa.types.is_float32(result.type) and not pa.types.is_float32(source.type):
         # Arrow rounds a float64 beyond float32's range to infinity: check value by value.
-        finite_in = np.isfinite(values.to_numpy(zero_copy_only=False).astype(np.float64))
-        finite_out = np.isfinite(cast.to_numpy(zero_copy_only=False).astype(np.float64))
+        finite_in = np.isfinite(source.to_numpy(zero_copy_only=False).astype(np.float64))
+        finite_out = np.isfinite(result.to_numpy(zero_copy_only=False).astype(np.float64))
         if bool(np.any(finite_in & ~finite_out)):
             return None
     return cast
@@ -391,18 +399,36 @@ def _float(value: Any, arrow: pa.DataType) -> float:
     return number
 
 
-def _timestamp(value: Any) -> datetime | None:
+def _to_python_time(value: Any) -> Any:
+    """An ISO string, a NumPy or pandas time as a Python datetime (None for NaT); else as is.
+
+    Timestamps are microseconds everywhere: a finer value is refused, never truncated."""
     if isinstance(value, str):
+        fraction = _FRACTION.search(value)
+        if fraction and fraction.group(1)[6:].strip("0"):
+            raise _Mismatch(_SUB_MICRO)  # Python would drop the digits silently
         try:
-            value = datetime.fromisoformat(value)
+            return datetime.fromisoformat(value)
         except ValueError:
             raise _Mismatch("not an ISO 8601 timestamp") from None
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             return None
-        value = value.astype("datetime64[us]").item()  # a datetime when in its range
+        micro = value.astype("datetime64[us]")
+        if micro != value:
+            raise _Mismatch(_SUB_MICRO)
+        return micro.item()  # a datetime when in its range
     if isinstance(value, pd.Timestamp):
-        value = value.to_pydatetime(warn=False)  # microseconds, as everywhere in the store
+        if value.nanosecond:
+            raise _Mismatch(_SUB_MICRO)
+        return value.to_pydatetime()
+    return value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    value = _to_python_time(value)
+    if value is None:
+        return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)

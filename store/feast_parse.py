@@ -310,7 +310,7 @@ class _Evaluator:
         if name == "timedelta":
             try:
                 return timedelta(*args, **kwargs)
-            except TypeError:
+            except (TypeError, ValueError, OverflowError):  # timedelta(days=10**10): too big
                 return self.opaque(node)
         if name in ("Array", "Set") and args and isinstance(args[0], TypeRef):
             return TypeRef(name, args[0])

@@ -160,8 +160,9 @@ def push_rows(
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     push_id = _push_id(push_id)
-    given = _as_table(rows, view.name, [offline.source_schema(view)])
-    table = _prepare(offline, view, given, mode, now)
+    schema = offline.source_schema(view)  # once per push: it reads every source/push file
+    given = _as_table(rows, view.name, [schema])
+    table = _prepare(offline, view, schema, given, mode, now)
     return _commit(offline, online, view, version, table, mode, now, push_id)
 
 
@@ -185,15 +186,17 @@ def push_to_views(
     mode = PushMode.parse(to)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     push_id = _push_id(push_id)
+    # Once per view and push: each reads the schemas of every source and push file.
     schemas = [offline.source_schema(view) for view, _ in views]
     table = _as_table(rows, f"push source {name!r}", schemas)
     known = {FEAST_CREATED, FEAST_EVENT}
     prepared = []
-    for view, version in views:
-        schema = offline.source_schema(view)
+    for (view, version), schema in zip(views, schemas, strict=True):
         known |= set(schema.names)
         keep = [c for c in table.column_names if c in {*schema.names, FEAST_CREATED, FEAST_EVENT}]
-        prepared.append((view, version, _prepare(offline, view, table.select(keep), mode, now)))
+        prepared.append(
+            (view, version, _prepare(offline, view, schema, table.select(keep), mode, now))
+        )
     unknown = [c for c in table.column_names if c not in known]
     if unknown:
         raise PushError(
@@ -205,7 +208,12 @@ def push_to_views(
 
 
 def _prepare(
-    offline: OfflineEngine, view: FeatureView, table: Columns, mode: PushMode, now: datetime
+    offline: OfflineEngine,
+    view: FeatureView,
+    schema: pa.Schema,
+    table: Columns,
+    mode: PushMode,
+    now: datetime,
 ) -> pa.Table:
     """The rows as the view's source types, with their created timestamps; or PushError."""
     source = view.source
@@ -225,7 +233,6 @@ def _prepare(
             f"push to {view.name!r}: an aggregation view's online tiles are computed from its "
             "offline rows, so it cannot be pushed online only; push with to='online_and_offline'"
         )
-    schema = offline.source_schema(view)
     return _conform(table, schema, view, _partition_columns(offline, view), now)
 
 
@@ -276,7 +283,10 @@ def _id_record(folder: Path, push_id: str) -> Iterator[_IdRecord]:
     ids = folder / IDS_DIR
     ids.mkdir(parents=True, exist_ok=True)
     path = ids / hashlib.sha256(push_id.encode()).hexdigest()[:32]
+    created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    if created:
+        sync_dir(ids)  # the record's name survives a power loss, not only its content
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield _IdRecord(fd)
@@ -303,7 +313,8 @@ def _commit(
     write.
     """
     assert isinstance(view.source, ParquetSource)
-    dropped = _late_rows(table, view, view.source.event_timestamp, now)
+    source = view.source
+    dropped = offline.late_rows(view, table, source.event_timestamp, source.created_timestamp)
     digest = _digest(table, view.source.created_timestamp)
     result = functools.partial(
         PushResult, view.name, table.num_rows, dropped_late=dropped, to=mode, push_id=push_id
@@ -580,11 +591,15 @@ def _append(table: pa.Table, folder: Path, now: datetime, *, name: str | None = 
     with open(tmp, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(tmp, path)  # readers see the whole file or none of it
+    sync_dir(folder)  # and the rename survives a power loss
     return path
 
 
-def _late_rows(table: pa.Table, view: FeatureView, event_col: str, now: datetime) -> int:
-    if view.allowed_lateness is None:
-        return 0
-    limit = pa.scalar(now - view.allowed_lateness, table.column(event_col).type)
-    return int(pc.sum(pc.less(table.column(event_col), limit)).as_py() or 0)
+def sync_dir(folder: Path) -> None:
+    """``fsync`` a directory, so the names created or renamed in it are durable (a file's own
+    fsync covers its content, not its directory entry)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -38,8 +38,11 @@ from typing import IO, Any
 import orjson
 import pyarrow as pa
 
+from store.errors import EntityFrameError
+from store.online.keys import encode_key_value
 from store.online_response import OnlineResponse
 from store.pids import pid_alive
+from store.types import ValueType
 
 SERVED_DIR = "served"
 _NAME = re.compile(r"served-(\d{8}-\d{6})-(\d+)-(\d+)\.jsonl")
@@ -48,17 +51,31 @@ _DUMP = orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC
 _FLOATS = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
-def key_sampled(row: Mapping[str, Any], rate: float) -> bool:
+def key_sampled(
+    row: Mapping[str, Any], rate: float, types: Mapping[str, ValueType] | None = None
+) -> bool:
     """Whether entity ``row`` is in the sample: a stable hash of its sorted key columns.
 
-    The same key gives the same answer in every process and on every request.
+    A column with a declared type in ``types`` is hashed as its encoded entity-key bytes
+    (``store.online.keys``), so ``7`` and ``7.0`` for an int64 key — the same key — sample
+    alike. The same key gives the same answer in every process and on every request.
     """
     if rate >= 1.0:
         return True
     if rate <= 0.0:
         return False
-    blob = orjson.dumps(row, option=orjson.OPT_SORT_KEYS | _DUMP)
-    digest = hashlib.blake2b(blob, digest_size=8).digest()
+    parts = []
+    for column in sorted(row):
+        value = row[column]
+        vtype = None if types is None else types.get(column)
+        try:
+            if vtype is None:
+                raise EntityFrameError("no declared type")
+            encoded = encode_key_value(value, vtype, column=column, row=0)
+        except EntityFrameError:  # no declared type, null or not its type: hash it as given
+            encoded = orjson.dumps(value, option=_DUMP)
+        parts.append(orjson.dumps(column) + b"=" + encoded)
+    digest = hashlib.blake2b(b"|".join(parts), digest_size=8).digest()
     return int.from_bytes(digest, "big") < rate * 2.0**64
 
 
@@ -182,8 +199,19 @@ class ServedLogWriter:
             self._thread = threading.Thread(target=self._run, name="served-log", daemon=True)
             self._thread.start()
 
-    def record(self, response: OnlineResponse, *, request_id: str, request_time: datetime) -> None:
-        """Queue the sampled rows of ``response`` for writing; never blocks."""
+    def record(
+        self,
+        response: OnlineResponse,
+        *,
+        request_id: str,
+        request_time: datetime,
+        key_types: Mapping[str, ValueType] | None = None,
+    ) -> None:
+        """Queue the sampled rows of ``response`` for writing; never blocks.
+
+        ``key_types``: the declared types of the entity rows' columns
+        (``FeatureStore.entity_columns``), so a key samples alike however it was written.
+        """
         if self._thread is None:
             return
         rows: list[int] | None = None  # None: every row
@@ -191,7 +219,7 @@ class ServedLogWriter:
             rows = [
                 i
                 for i, row in enumerate(response.entity_rows)
-                if key_sampled(row, self.sample_rate)
+                if key_sampled(row, self.sample_rate, key_types)
             ]
         if not response.entity_rows or rows == []:
             return

@@ -4,7 +4,10 @@ A fragment is parsed by DuckDB's own parser (``json_serialize_sql`` of ``SELECT 
 must be exactly one statement selecting exactly one expression, without ``FROM``, ``WHERE``,
 alias or any other clause. Its tree may not hold a subquery, a window, a ``*``, a parameter, a
 qualified name, or a call of a table function (``read_text``, ``read_csv``...), a table macro,
-a pragma or an aggregate; with ``columns`` given, every column it names must be one of them.
+a pragma or an aggregate, a positional reference (``#1``), a function DuckDB does not declare
+CONSISTENT (``random``, ``sleep_ms``, ``write_log``, ``now``: see :func:`_parser`) or a clock
+keyword (``current_timestamp``); with ``columns`` given, every column it names must be one
+of them.
 The SQL the engine runs is rendered back from the checked tree (``json_deserialize_sql``),
 never the string as written: whatever was typed, what runs is the one expression checked.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from functools import cache, lru_cache
 from typing import Any
 
@@ -27,6 +30,7 @@ _REFUSED_CLASSES = {
     "WINDOW": "a window function",
     "STAR": "a '*' or COLUMNS(...)",
     "PARAMETER": "a prepared-statement parameter",
+    "POSITIONAL_REFERENCE": "a positional reference (#1); name the column",
 }
 _REFUSED_KINDS = {"table", "table_macro", "pragma", "aggregate"}
 # Scalar functions that reach outside the row: the host's environment, settings, sequences.
@@ -34,16 +38,54 @@ _REFUSED_SCALARS = {"getenv", "current_setting", "getvariable", "nextval", "curr
 _lock = threading.Lock()
 
 
+# DuckDB parses these keywords as column references and binds them to "now" when no column
+# has the name: a time that differs between training and serving.
+_CLOCK_KEYWORDS = {
+    "current_timestamp",
+    "current_time",
+    "current_date",
+    "localtime",
+    "localtimestamp",
+}
+_UNSTABLE_WHY = (
+    "whose value is not fixed by its arguments (DuckDB stability {stability}: a clock, "
+    "randomness, a sleep, a log or session state), so training and serving would differ"
+)
+
+
 @cache
-def _parser() -> tuple[duckdb.DuckDBPyConnection, frozenset[str]]:
-    """One in-memory DuckDB used as a parser, and the names of functions an expr may not call."""
+def _parser() -> tuple[duckdb.DuckDBPyConnection, dict[str, str]]:
+    """One in-memory DuckDB used as a parser, and the functions an expr may not call, each
+    with why.
+
+    Refused: table functions, table macros, pragmas, aggregates, host lookups, and every
+    function that DuckDB does not declare CONSISTENT (same arguments, same value): one with a
+    VOLATILE overload (``random``, ``uuid``, ``sleep_ms``, ``write_log``) or with no
+    CONSISTENT overload (``now``, ``current_date``). A function some of whose overloads are
+    CONSISTENT_WITHIN_QUERY only for TIMESTAMPTZ (``hour``, ``date_trunc``: they read the
+    session time zone, which the store fixes to UTC) stays allowed.
+    """
     con = duckdb.connect(":memory:")
     kinds = ", ".join(f"'{k}'" for k in sorted(_REFUSED_KINDS))
-    rows = con.execute(
+    refused: dict[str, str] = {}
+    for (name,) in con.execute(
         f"SELECT DISTINCT lower(function_name) FROM duckdb_functions() "
         f"WHERE function_type IN ({kinds})"
+    ).fetchall():
+        refused[name] = (
+            "a table function, pragma or aggregate; an expr computes one value from one row"
+        )
+    unstable = con.execute(
+        "SELECT lower(function_name), max(stability) FROM duckdb_functions() "
+        "WHERE function_type IN ('scalar', 'macro') GROUP BY 1 "
+        "HAVING bool_or(stability = 'VOLATILE') "
+        "OR NOT bool_or(coalesce(stability, 'CONSISTENT') = 'CONSISTENT')"
     ).fetchall()
-    return con, frozenset(r[0] for r in rows) | _REFUSED_SCALARS
+    for name, stability in unstable:
+        refused.setdefault(name, _UNSTABLE_WHY.format(stability=stability))
+    for name in _REFUSED_SCALARS:
+        refused[name] = "a host lookup (environment, setting, sequence)"
+    return con, refused
 
 
 def _serialize(sql: str) -> dict[str, Any]:
@@ -117,7 +159,7 @@ def _only_expression(tree: dict[str, Any]) -> dict[str, Any]:
     return dict(select[0])
 
 
-def _check(node: Any, refused: frozenset[str], bound: frozenset[str]) -> Iterator[str]:
+def _check(node: Any, refused: Mapping[str, str], bound: frozenset[str]) -> Iterator[str]:
     """Walk the tree: refuse what may not be in a scalar expression, yield column names."""
     if isinstance(node, list):
         for item in node:
@@ -129,11 +171,9 @@ def _check(node: Any, refused: frozenset[str], bound: frozenset[str]) -> Iterato
     if cls in _REFUSED_CLASSES:
         raise _Refused(f"it holds {_REFUSED_CLASSES[cls]}")
     if cls == "COLUMN_REF":
-        names = node.get("column_names") or []
-        if len(names) != 1:
-            raise _Refused(f"it names {'.'.join(names)!r}: use the source's column names alone")
-        if names[0] not in bound:
-            yield names[0]
+        name = _column(node)
+        if name not in bound:
+            yield name
         return
     if cls == "LAMBDA":
         params = frozenset(_lambda_params(node.get("lhs")))
@@ -146,15 +186,24 @@ def _check(node: Any, refused: frozenset[str], bound: frozenset[str]) -> Iterato
             yield from _check(value, refused, bound)
 
 
-def _check_call(node: dict[str, Any], refused: frozenset[str]) -> None:
+def _column(node: dict[str, Any]) -> str:
+    names = node.get("column_names") or []
+    if len(names) != 1:
+        raise _Refused(f"it names {'.'.join(names)!r}: use the source's column names alone")
+    if names[0].lower() in _CLOCK_KEYWORDS:
+        raise _Refused(
+            f"it reads {names[0]!r}, the clock: training and serving would differ; use "
+            "the row's timestamps"
+        )
+    return str(names[0])
+
+
+def _check_call(node: dict[str, Any], refused: Mapping[str, str]) -> None:
     name = str(node.get("function_name", "")).lower()
     if node.get("schema") or node.get("catalog"):
         raise _Refused(f"it calls a qualified function {name!r}")
     if name in refused:
-        raise _Refused(
-            f"it calls {name!r}, a table function, pragma, aggregate or host lookup; "
-            "an expr computes one value from one source row"
-        )
+        raise _Refused(f"it calls {name!r}, {refused[name]}")
 
 
 def _lambda_params(lhs: Any) -> Iterator[str]:
@@ -223,7 +272,7 @@ def _parse_select(text: str) -> str:
     return _render({"error": False, "statements": statements})
 
 
-def _check_functions(node: Any, refused: frozenset[str]) -> Iterator[None]:
+def _check_functions(node: Any, refused: Mapping[str, str]) -> Iterator[None]:
     """Refuse host lookups (getenv...) anywhere in a query; tables and subqueries are its job."""
     if isinstance(node, list):
         for item in node:

@@ -55,6 +55,14 @@ def _view(expr: str) -> FeatureView:
         ("amount FROM txn", "FROM clause"),
         ("amount AS other", "an alias"),
         ("main.lower(amount)", "qualified function"),
+        ("sleep_ms(100000)", "'sleep_ms', whose value is not fixed"),  # hangs the engine
+        ("length(write_log('x'))", "'write_log', whose value is not fixed"),
+        ("amount * random()", "'random', whose value is not fixed"),
+        ("length(uuid()::VARCHAR)", "'uuid', whose value is not fixed"),
+        ("epoch(now())", "'now', whose value is not fixed"),
+        ("epoch(current_timestamp)", "'current_timestamp', the clock"),
+        ("year(current_date)", "'current_date', the clock"),
+        ("#1 + 1", "a positional reference"),
     ],
 )
 def test_an_expr_that_is_not_one_scalar_expression_is_refused_naming_view_and_field(
@@ -74,6 +82,7 @@ def test_an_expr_that_is_not_one_scalar_expression_is_refused_naming_view_and_fi
         "coalesce(amount, 0) + 1",
         "list_transform([amount], x -> x + 1)[1]",
         "amount -- a comment is dropped",
+        "hour(to_timestamp(amount))",  # CONSISTENT for TIMESTAMP; the store's zone is UTC
     ],
 )
 def test_a_scalar_expression_is_accepted_and_rendered_from_its_tree(expr: str) -> None:
@@ -89,6 +98,53 @@ def test_an_aggregation_input_is_checked_the_same_way() -> None:
         Aggregation(EXPLOIT.format(target="/tmp/y.csv"), "sum", timedelta(hours=1), name="y")
     ok = Aggregation("amount * fx_rate", "sum", timedelta(hours=1), name="usd")
     assert ok.input_sql == "((amount * fx_rate))"
+
+
+def test_an_aggregation_input_that_is_volatile_or_positional_is_refused() -> None:
+    for expr, why in (("amount * random()", "'random'"), ("#1", "positional reference")):
+        with pytest.raises(DefinitionError, match=rf"aggregation 'z'.*{why}"):
+            Aggregation(expr, "sum", timedelta(hours=1), name="z")
+
+
+def test_apply_checks_an_aggregation_input_against_the_source_columns(tmp_path: Path) -> None:
+    """An aggregation input is column-checked at apply like a field expr."""
+    (tmp_path / "parity.yaml").write_text("project: aggcols\nonline:\n  url: redis://127.0.0.1:1\n")
+    pq.write_table(
+        pa.table(
+            {
+                "user_id": [1],
+                "event_timestamp": pa.array([0], pa.timestamp("us")),
+                "amount": [1.0],
+            }
+        ),
+        tmp_path / "txn.parquet",
+    )
+    (tmp_path / "features.py").write_text(
+        textwrap.dedent(
+            """
+            from datetime import timedelta
+            from store import Aggregation, AggregationView, Entity, ParquetSource
+
+            user = Entity("user", join_keys={"user_id": "int64"})
+            agg = AggregationView(
+                name="agg",
+                entities=[user],
+                source=ParquetSource("txn.parquet"),
+                aggregations=[
+                    Aggregation("amount * fx_rate", "sum", timedelta(hours=1), name="usd")
+                ],
+                hop=timedelta(minutes=5),
+            )
+            """
+        )
+    )
+    parity = Path(sys.executable).with_name("parity")
+    result = subprocess.run(
+        [str(parity), "apply", "--repo", str(tmp_path)], capture_output=True, text=True, check=False
+    )
+    out = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode == 2, out
+    assert "fx_rate" in out and "Traceback" not in out, out
 
 
 def test_an_expr_naming_a_column_the_source_lacks_is_refused() -> None:

@@ -172,3 +172,24 @@ def test_string_entities_and_a_repo_that_does_not_fit_its_data(tmp_path: Path) -
     assert "the generated repo does not load" in run.stderr and "missing" in run.stderr
     text = (tmp_path / "out/features.py").read_text()
     assert "join_keys={'user_id': 'int64'}" in text  # typed from the Parquet file
+
+
+def test_a_timedelta_too_big_is_reported_not_a_crash(tmp_path: Path) -> None:
+    """timedelta(days=10**10) raises OverflowError when built: the view is not convertible."""
+    repo = tmp_path / "feast"
+    (repo / "data").mkdir(parents=True)
+    (repo / "feature_store.yaml").write_text("project: p\nregistry: r.db\nprovider: local\n")
+    (repo / "defs.py").write_text(
+        UNSUPPORTED.replace("ttl=timedelta(seconds=0)", "ttl=timedelta(days=10000000000)")
+    )
+    pd.DataFrame(
+        {
+            "user_id": [1],
+            "ts": pd.to_datetime(["2026-01-01"], utc=True),
+            "raw_score": [0.5],
+            "tags": [["a"]],
+            "blob": [b"x"],
+        }
+    ).to_parquet(repo / "data/users.parquet")
+    result = import_feast(repo, tmp_path / "out")
+    assert "FeatureView 'users'" in "\n".join(result.skipped)

@@ -7,6 +7,7 @@ carry (Feast's writers send one) and whatever the view's availability_delay.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,7 +19,9 @@ import pytest
 import redis
 
 from store import FeatureStore, Status
-from store.push import PushResult, push_rows
+from store.definitions import FeatureView
+from store.offline.engine import OfflineEngine
+from store.push import IDS_DIR, PushResult, push_dir, push_rows
 
 from .facade_helpers import store_for
 
@@ -114,3 +117,80 @@ def test_plain_push_serves_nothing_the_offline_rule_does_not_give(fs: FeatureSto
     t = landed + timedelta(minutes=1)
     resp = fs.get_online_features(["delayed:amount"], [{"user_id": 1}], now=t)
     assert resp.columns[0].values[0] == _frame(fs, ["delayed:amount"], t)[0] == 1.0
+
+
+def test_a_push_reads_the_source_schema_once_per_view(
+    fs: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read opens DuckDB over every source and push file, which grow with every push.
+    calls: list[str] = []
+    real = OfflineEngine.source_schema
+
+    def counted(self: OfflineEngine, view: FeatureView) -> pa.Schema:
+        calls.append(view.name)
+        return real(self, view)
+
+    monkeypatch.setattr(OfflineEngine, "source_schema", counted)
+    row = {"user_id": 1, "event_timestamp": NOW - timedelta(minutes=2), "amount": 7.0}
+    _push(fs, "delayed", [row], NOW - timedelta(minutes=1))
+    assert calls == ["delayed"]
+
+
+def test_an_idempotent_push_fsyncs_the_id_record_and_data_file_names(
+    fs: FeatureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Power loss: a file's fsync covers its content; its name needs its directory's fsync.
+    synced: list[Path] = []
+    real = os.fsync
+
+    def spy(fd: int) -> None:
+        synced.append(Path(os.readlink(f"/proc/self/fd/{fd}")))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", spy)
+    row = {"user_id": 1, "event_timestamp": NOW - timedelta(minutes=2), "amount": 7.0}
+    view = fs.definitions.view("delayed")
+    push_rows(fs.offline, fs.online, view, view.version, [row], now=NOW, push_id="order-42")
+    folder = push_dir(fs.offline.data_dir, "delayed")
+    assert folder.resolve() in synced
+    assert (folder / IDS_DIR).resolve() in synced
+
+
+LATE_MODULE = textwrap.dedent(
+    """
+    from datetime import timedelta
+    from store import Entity, FeatureView, Field, ParquetSource
+
+    user = Entity("user", join_keys={"user_id": "int64"})
+    stats = FeatureView(
+        name="stats",
+        entities=[user],
+        source=ParquetSource("data/txn", created_timestamp="created"),
+        fields=[Field("amount", "float64")],
+        allowed_lateness=timedelta(hours=6),
+    )
+    """
+)
+
+
+def test_late_rows_are_counted_by_the_offline_rule(tmp_path: Path, redis_url: str) -> None:
+    # Rule 3 is created - event <= allowed_lateness: with a given created time, an event 7 h
+    # old that landed 5 h ago is on time (kept offline), so the push must not call it late.
+    redis.Redis.from_url(redis_url).flushall()
+    (tmp_path / "data" / "txn").mkdir(parents=True)
+    seed = {
+        "user_id": pa.array([3], pa.int64()),
+        "event_timestamp": pa.array([NOW - timedelta(days=1)], TS),
+        "created": pa.array([NOW - timedelta(days=1)], TS),
+        "amount": pa.array([3.0], pa.float64()),
+    }
+    pq.write_table(pa.table(seed), tmp_path / "data/txn/a.parquet")
+    store = store_for(tmp_path, LATE_MODULE, redis_url)
+    store.apply()
+    event = NOW - timedelta(hours=7)
+    given = {"user_id": 1, "event_timestamp": event, "created": NOW - timedelta(hours=5)}
+    result = _push(store, "stats", [given | {"amount": 1.0}], NOW)
+    assert result.dropped_late == 0
+    assert _frame(store, ["stats:amount"], NOW + timedelta(seconds=1)) == [1.0]
+    landed_now = {"user_id": 2, "event_timestamp": event, "amount": 2.0}
+    assert _push(store, "stats", [landed_now], NOW).dropped_late == 1

@@ -24,6 +24,7 @@ from store.aggregation import AggregationView
 from store.config import OfflineConfig
 from store.definitions import DuckDBSource, FeatureView
 from store.errors import EntityFrameError, OfflineStoreError, SourceError
+from store.offline import plan
 from store.offline.sql import (
     CREATED_TS,
     EVENT_TS,
@@ -334,6 +335,27 @@ class OfflineEngine:
         finally:
             con.close()
         return table
+
+    def late_rows(self, view: FeatureView, rows: pa.Table, event: str, created: str | None) -> int:
+        """How many of ``rows`` (source columns ``event``, ``created``) rule 3 drops: the
+        offline predicate itself (:func:`store.offline.plan.on_time`), over these rows only.
+        Without a created column, created = event: no row is late."""
+        if view.allowed_lateness is None or created is None:
+            return 0
+        cond = plan.on_time(
+            view,
+            f"CAST({quote_ident(created)} AS TIMESTAMPTZ)",
+            f"CAST({quote_ident(event)} AS TIMESTAMPTZ)",
+        )
+        con = self.connect()
+        try:
+            con.register("__rows", rows)
+            with duck_errors(f"feature view {view.name!r}: counting late rows"):
+                sql = f"SELECT count(*) FILTER (WHERE NOT ({cond})) FROM __rows"
+                late = con.execute(sql).fetchone()
+        finally:
+            con.close()
+        return int(late[0]) if late else 0
 
     # -- checks ------------------------------------------------------------------------------
     def check_view(self, view: FeatureView) -> None:

@@ -82,8 +82,7 @@ def candidates(
     delay = view.availability_delay
     created = f"{CREATED_TS} + {interval(delay)}" if delay else CREATED_TS
     if view.allowed_lateness is not None:
-        lateness = micros(view.allowed_lateness)
-        conds.append(f"epoch_us({CREATED_TS}) - epoch_us({EVENT_TS}) <= {lateness}")
+        conds.append(on_time(view, CREATED_TS, EVENT_TS))
     cols = f"{idents(keys)}, {EVENT_TS}, {CREATED_TS}, {row_id()} AS {ID}, {_cols(list(extra))}"
     return (
         f"SELECT {cols}greatest({EVENT_TS}, {created}) AS {VIS_TS} "
@@ -141,9 +140,18 @@ def _usable(view: FeatureView, row: str, t: str) -> str:
     created = f"{row}.{CREATED_TS}" + (f" + {interval(delay)}" if delay else "")
     cond = f"greatest({row}.{EVENT_TS}, {created}) < {t}"
     if view.allowed_lateness is not None:
-        lateness = micros(view.allowed_lateness)
-        cond += f" AND epoch_us({row}.{CREATED_TS}) - epoch_us({row}.{EVENT_TS}) <= {lateness}"
+        cond += f" AND {on_time(view, f'{row}.{CREATED_TS}', f'{row}.{EVENT_TS}')}"
     return cond
+
+
+def on_time(view: FeatureView, created: str, event: str) -> str:
+    """SQL condition, rule 3 (allowed_lateness): the row landed (``created``) within the
+    view's allowed lateness after its event (``event``); ``true`` when the view has none.
+    The one definition: the training frame, the leakage causes and push's late-row count."""
+    if view.allowed_lateness is None:
+        return "true"
+    lateness = micros(view.allowed_lateness)
+    return f"epoch_us({created}) - epoch_us({event}) <= {lateness}"
 
 
 @dataclass(frozen=True)
@@ -331,8 +339,7 @@ def leakage_cause(
     )
     late = "false"
     if view.allowed_lateness is not None:
-        lateness = micros(view.allowed_lateness)
-        late = f"{naive_ok} AND epoch_us({n_created}) - epoch_us({n_event}) > {lateness}"
+        late = f"{naive_ok} AND NOT ({on_time(view, n_created, n_event)})"
     not_landed = f"{naive_ok} AND {n_created} + {interval(view.availability_delay)} >= {t}"
     return (
         f"(CASE WHEN NOT ({differs}) THEN NULL WHEN {late} THEN '{LATE_ROW}' "

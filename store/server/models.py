@@ -38,6 +38,18 @@ EntityValue = Annotated[
     StrictBool | StrictInt | JsonFloat | StrictStr | list[EntityScalar] | None,
     Field(union_mode="left_to_right"),
 ]
+# /write-to-online-store is what Feast's remote online store sends, with requests' json.dumps:
+# a NaN or infinite feature arrives as the literal NaN / Infinity (not JSON, but Feast's wire),
+# so this one value model takes those literals; it still refuses objects and nested lists, and
+# the route refuses a finite literal beyond a float (1e400), which would parse as infinity.
+FeastFloat = Annotated[float, Strict(), AllowInfNan(True)]
+WriteScalar = Annotated[
+    StrictBool | StrictInt | FeastFloat | StrictStr | None, Field(union_mode="left_to_right")
+]
+WriteValue = Annotated[
+    StrictBool | StrictInt | FeastFloat | StrictStr | list[WriteScalar] | None,
+    Field(union_mode="left_to_right"),
+]
 ENTITY_VALUE_MSG = (
     "an entity value must be a JSON number, string, boolean or null, or a list of those "
     "(non-finite floats as the strings 'NaN', 'Infinity', '-Infinity')"
@@ -223,10 +235,12 @@ class WriteToOnlineStoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     feature_view_name: StrictStr = Field(description="The feature view to write to.")
-    df: dict[StrictStr, list[Any]] = Field(
+    df: dict[StrictStr, list[WriteValue]] = Field(
         description=(
             "Columns: join keys, features, 'event_timestamp' and optionally 'created' "
-            "(ISO 8601, naive = UTC; a null created is now)."
+            "(ISO 8601, naive = UTC; a null created is now). Values are JSON scalars or lists "
+            "of them; the literals NaN, Infinity, -Infinity (what Feast's client sends) are "
+            "taken, a number beyond a float (1e400) is refused."
         ),
         min_length=1,
     )

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import json
+import math
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -103,7 +105,13 @@ async def get_online_features(request: Request) -> Response:
             f"online store did not answer within {ctx.read_timeout:g}s"
         ) from None
     ctx.metrics.observe_response(response)
-    ctx.served.record(response, request_id=ctx.request_id(request), request_time=request_time)
+    sampled = ctx.served.sample_rate < 1.0
+    ctx.served.record(
+        response,
+        request_id=ctx.request_id(request),
+        request_time=request_time,
+        key_types=ctx.store.entity_columns(features) if sampled else None,
+    )
     meta = None
     if req.include_feature_view_version_metadata:
         number = ctx.store.registry.version_number
@@ -169,6 +177,8 @@ async def write_to_online_store(request: Request) -> Response:
     speaks_feast(request)
     ctx = context(request)
     req = await _parse(request, WriteToOnlineStoreRequest)
+    if _has_infinity(req.df):
+        _refuse_overflowing_numbers(await request.body())
     rows = req.rows()
     _check_batch(ctx, len(rows), "df")
     async with ctx.push_lock:
@@ -176,6 +186,33 @@ async def write_to_online_store(request: Request) -> Response:
             ctx.store.write_to_online_store, req.feature_view_name, rows
         )
     return JSONResponse(_push_body(req.feature_view_name, len(rows), result))
+
+
+def _has_infinity(columns: dict[str, list[Any]]) -> bool:
+    return any(
+        isinstance(v, float) and math.isinf(v)
+        for values in columns.values()
+        for value in values
+        for v in (value if isinstance(value, list) else [value])
+    )
+
+
+def _refuse_overflowing_numbers(body: bytes) -> None:
+    """An infinity in the body must be the literal ``Infinity``, not a number too big for a
+    float (``1e400``), which would silently become one."""
+
+    def finite(text: str) -> float:
+        number = float(text)
+        if math.isinf(number):
+            raise unprocessable(
+                ["body", "df"],
+                f"the number {text[:40]} is beyond a float: send a finite number, or the "
+                "literal Infinity / the string 'Infinity' for an infinite value",
+                "float_out_of_range",
+            )
+        return number
+
+    json.loads(body, parse_float=finite, parse_int=int)
 
 
 def _push_id(request: Request, in_body: str | None) -> str | None:

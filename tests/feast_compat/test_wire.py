@@ -91,6 +91,25 @@ def test_write_to_online_store_then_read_back(compat: Compat) -> None:
     assert frame["conv_rate"].isna().all()
 
 
+def test_write_of_a_nan_feature_through_feasts_client(compat: Compat) -> None:
+    """A NaN feature written through Feast's client is taken (Feast turns a frame's NaN into
+    a missing value before it posts; a NaN literal in the body is taken too, see
+    tests/server/test_feast_wire.py), and reads back as Parity serves it."""
+    event = NOW - timedelta(minutes=9)
+    df = {
+        "driver_id": [2003],
+        "event_timestamp": [event.isoformat()],
+        "created": [event.isoformat()],
+        "conv_rate": [math.nan],
+        "acc_rate": [0.5],
+        "avg_daily_trips": [9],
+    }
+    assert compat.client(op="write", view="driver_hourly_stats", df=df) == {"ok": None}
+    rows = [{"driver_id": 2003}]
+    got = _read(compat, features=DRIVER_FEATURES, entity_rows=rows)
+    assert got["avg_daily_trips"] == [9] and got == _ours(compat.store, DRIVER_FEATURES, rows)
+
+
 def test_push_through_the_client_feeds_the_push_sources_view(compat: Compat) -> None:
     event = NOW - timedelta(minutes=5)
     df = {

@@ -178,3 +178,26 @@ def test_features_lists_push_sources(
     assert listing["push_sources"] == [
         {"name": "risk_push", "views": ["user_risk"], "description": ""}
     ]
+
+
+def test_write_to_online_store_takes_feasts_nan_literal_and_refuses_what_push_refuses(
+    served: Served,
+) -> None:
+    """Feast's client posts with requests' json.dumps: a NaN feature is the literal NaN. An
+    object, a nested list or 1e400 (which would parse as infinity) is refused, as /push does."""
+    event = (NOW - timedelta(minutes=6)).replace(tzinfo=None).isoformat()
+
+    def body(risk: str) -> bytes:
+        df = f'"user_id": [78], "risk": [{risk}], "amount": [1.0], "event_timestamp": ["{event}"]'
+        return ('{"feature_view_name": "user_risk", "df": {' + df + "}}").encode()
+
+    headers = {"content-type": "application/json"}
+    resp = served.http.post("/write-to-online-store", content=body("NaN"), headers=headers)
+    assert resp.status_code == 200, resp.text
+    got = served.http.post(
+        "/get-online-features", json={"features": ["user_risk:risk"], "entities": {"user_id": [78]}}
+    ).json()["results"]
+    assert got[1]["values"] == ["NaN"]
+    for bad in ("1e400", '{"a": 1}', "[[1.0]]"):
+        resp = served.http.post("/write-to-online-store", content=body(bad), headers=headers)
+        assert resp.status_code == 422, (bad, resp.text)

@@ -14,6 +14,7 @@ import pytest
 
 from store.online_response import FeatureColumn, OnlineResponse, Status
 from store.served_log import ServedLogWriter, key_sampled, log_files, read_served_log
+from store.types import ValueType
 from tests.server.conftest import Served
 
 
@@ -208,3 +209,11 @@ def test_retention_settings_reach_the_server(tmp_path: Path, redis_url: str) -> 
     app = create_app(FeatureStore(repo))
     served = app.state.parity.served
     assert (served.rotate_seconds, served.retention_seconds, served.max_files) == (600, 86400, 5)
+
+
+def test_sampling_hashes_the_encoded_key_so_7_and_7_0_agree() -> None:
+    types = {"user_id": ValueType.parse("int64")}
+    keys = range(2000)
+    as_int = [key_sampled({"user_id": k}, 0.3, types) for k in keys]
+    assert as_int == [key_sampled({"user_id": float(k)}, 0.3, types) for k in keys]
+    assert 400 < sum(as_int) < 800
