@@ -225,8 +225,13 @@ def schema_audit(
     status = worst([r["status"] for r in rows if isinstance(r, dict)])
     skipped = sum(1 for r in rows if isinstance(r, dict) and r.get("not_checked"))
     problems = sum(1 for r in rows if isinstance(r, dict) and r["status"] != "ok")
-    read = sum(int(r.get("keys_read", 0)) for r in rows if isinstance(r, dict))
-    online_keys = sum(int(r.get("keys_online", 0)) for r in rows if isinstance(r, dict))
+    # Each view's first row carries its key counts to here; they belong to the summary (the
+    # feature's own count is online_sampled), not to a table column of their own.
+    read = online_keys = 0
+    for r in rows:
+        if isinstance(r, dict):
+            read += int(r.pop("keys_read", 0))
+            online_keys += int(r.pop("keys_online", 0))
     headline = f"{problems} of {len(rows) - skipped} features with schema problems"
     headline += f"; {read:,} of {online_keys:,} online keys read"
     if skipped:
